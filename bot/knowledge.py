@@ -1,0 +1,167 @@
+"""Load and validate the knowledge/ folder: policy, sections, lexicon, routes and messages."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.errors import KnowledgeError
+from bot.policy import Policy, parse_policy
+
+POLICY_FILE = "policy.da.md"
+
+
+@dataclass(frozen=True)
+class SectionInfo:
+    """What we wrote about one leaf section: English title, direct answers, routes, samples."""
+
+    id: str
+    title_en: str
+    answer_en: str
+    answer_da: str
+    routes: tuple[str, ...]
+    questions_en: tuple[str, ...]
+    questions_da: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A lexicon concept: the words for it in both languages and where the policy covers it."""
+
+    name: str
+    en: tuple[str, ...]
+    da: tuple[str, ...]
+    sections: dict[str, float]
+    weight: float
+    routes: tuple[str, ...] = ()
+    note_en: str | None = None
+    note_da: str | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """A way to act: an address or a self-service step, described in both languages."""
+
+    id: str
+    target: str
+    how_en: str
+    how_da: str
+    sections: tuple[str, ...]
+
+    def how(self, lang: str) -> str:
+        return self.how_da if lang == "da" else self.how_en
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """Everything in knowledge/, parsed and cross-checked."""
+
+    policy: Policy
+    sections: dict[str, SectionInfo]
+    concepts: tuple[Concept, ...]
+    routes: dict[str, Route]
+    messages: dict[str, dict[str, str]]
+    kinds: dict[str, dict[str, str]]
+    stopwords: dict[str, frozenset[str]]
+    requests: dict[str, Any]
+
+    def message(self, lang: str, key: str, **values: object) -> str:
+        return self.messages[lang if lang in self.messages else "en"][key].format(**values)
+
+
+def default_dir() -> Path:
+    """The knowledge folder shipped with the package (installed), or the repository's own."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "knowledge", here.parent / "knowledge"):
+        if (candidate / POLICY_FILE).is_file():
+            return candidate
+    raise KnowledgeError(f"no knowledge folder with {POLICY_FILE} next to {here}")
+
+
+def _toml(folder: Path, name: str) -> dict[str, Any]:
+    path = folder / name
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise KnowledgeError(f"{path} is missing") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise KnowledgeError(f"{path}: {exc}") from None
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(value.split())
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise KnowledgeError(f"{where} must be a list of strings")
+    return tuple(value)
+
+
+def load_knowledge(folder: Path | None = None) -> Knowledge:
+    """Read every knowledge file; raise KnowledgeError naming the file and entry that is wrong."""
+    folder = folder or default_dir()
+    try:
+        policy = parse_policy((folder / POLICY_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KnowledgeError(f"cannot read {folder / POLICY_FILE}: {exc}") from None
+    routes = {
+        rid: Route(rid, r.get("target", ""), r["how_en"], r["how_da"],
+                   _strings(r.get("sections", []), f"routes.toml {rid}.sections"))
+        for rid, r in _toml(folder, "routes.toml")["route"].items()
+    }  # fmt: skip
+    sections: dict[str, SectionInfo] = {}
+    for raw in _toml(folder, "sections.toml").get("section", []):
+        sid = str(raw.get("id"))
+        where = f"sections.toml section {sid}"
+        if sid not in policy:
+            raise KnowledgeError(f"{where}: the policy has no such leaf section")
+        try:
+            sections[sid] = SectionInfo(
+                sid, raw["title_en"], raw["answer_en"], raw["answer_da"],
+                _strings(raw.get("routes", []), f"{where}.routes"),
+                _strings(raw.get("questions_en", []), f"{where}.questions_en"),
+                _strings(raw.get("questions_da", []), f"{where}.questions_da"),
+            )  # fmt: skip
+        except KeyError as exc:
+            raise KnowledgeError(f"{where}: missing {exc}") from None
+        _check_routes(sections[sid].routes, routes, where)
+    missing = [s for s in policy.ids if s not in sections]
+    if missing:
+        raise KnowledgeError(f"sections.toml has no entry for policy section(s) {missing}")
+    concepts = []
+    for name, raw in _toml(folder, "lexicon.toml").get("concept", {}).items():
+        where = f"lexicon.toml concept {name}"
+        weights = {str(k): float(v) for k, v in raw.get("sections", {}).items()}
+        unknown = [k for k in weights if k not in policy]
+        if unknown:
+            raise KnowledgeError(f"{where}: unknown section(s) {unknown}")
+        concept = Concept(
+            name, _strings(raw.get("en", []), f"{where}.en"), _strings(raw.get("da", []), f"{where}.da"),
+            weights, float(raw.get("weight", 1.0)), _strings(raw.get("routes", []), f"{where}.routes"),
+            raw.get("note_en"), raw.get("note_da"),
+        )  # fmt: skip
+        _check_routes(concept.routes, routes, where)
+        concepts.append(concept)
+    messages = _toml(folder, "messages.toml")
+    language = _toml(folder, "language.toml")
+    stopwords = {k: frozenset(_strings(v, f"language.toml {k}")) for k, v in language["stopwords"].items()}
+    requests_path = folder / "requests.toml"
+    requests = _toml(folder, "requests.toml") if requests_path.exists() else {}
+    return Knowledge(
+        policy=policy,
+        sections=sections,
+        concepts=tuple(concepts),
+        routes=routes,
+        messages={k: v for k, v in messages.items() if k in ("en", "da")},
+        kinds=messages.get("kinds", {}),
+        stopwords=stopwords,
+        requests=requests,
+    )
+
+
+def _check_routes(ids: tuple[str, ...], routes: dict[str, Route], where: str) -> None:
+    unknown = [r for r in ids if r not in routes]
+    if unknown:
+        raise KnowledgeError(f"{where}: unknown route(s) {unknown}")

@@ -1,0 +1,160 @@
+"""Rank the policy's leaf sections for a question in English or Danish (hybrid lexical)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.bm25 import BM25
+from bot.concepts import ConceptMatcher, Match
+from bot.knowledge import Knowledge
+from bot.text import Stemmer
+from bot.vocabulary import Token, Vocabulary
+
+# How the three signals are mixed, and how much privacy evidence a question needs.
+W_POLICY, W_KNOWLEDGE, W_CONCEPTS = 0.30, 0.40, 0.30
+EXPANSION = 0.35  # weight of a concept's Danish words when they expand an English question
+MIN_RELEVANCE = 0.9  # sum of matched concepts' weights below which the bot declines
+_SECTION_REF = re.compile(
+    r"(?:\b(?P<cue>section|sections|afsnit|afsnittet|clause|paragraph|punkt|§)\s*)?"
+    r"(?<![\d.])(?P<id>\d{1,2}(?:\.\d{1,2})?)(?![\d]|\.\d)",
+    re.IGNORECASE,
+)
+_NOT_OURS = re.compile(r"\b(?:art|article|artikel|gdpr)\.?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked section: its id and a score from 0 to 1."""
+
+    section_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The outcome of retrieval for one question."""
+
+    hits: tuple[Hit, ...]
+    relevance: float
+    concepts: tuple[Match, ...]
+    named_section: str | None
+    terms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def answered(self) -> bool:
+        return self.named_section is not None or (bool(self.hits) and self.relevance >= MIN_RELEVANCE)
+
+    @property
+    def top(self) -> str | None:
+        return self.hits[0].section_id if self.hits else None
+
+
+class Retriever:
+    """BM25 over the Danish policy and over our bilingual notes, plus concept evidence."""
+
+    def __init__(self, knowledge: Knowledge, stemmer: Stemmer | None = None) -> None:
+        self.knowledge = knowledge
+        self.stemmer = stemmer or Stemmer()
+        self.ids = knowledge.policy.ids
+        stem = self.stemmer
+        policy_docs, note_docs = [], []
+        for sid in self.ids:
+            section = knowledge.policy.section(sid)
+            info = knowledge.sections[sid]
+            danish = f"{section.title} {section.parent_title or ''} {section.plain}"
+            policy_docs.append(stem.parts(danish, "da"))
+            english = " ".join((info.title_en, info.answer_en, *info.questions_en))
+            danish_notes = " ".join((info.answer_da, *info.questions_da))
+            note_docs.append(stem.parts(english, "en") + stem.parts(danish_notes, "da"))
+        self.policy_index = BM25(policy_docs)
+        self.note_index = BM25(note_docs)
+        self.matcher = ConceptMatcher(knowledge.concepts, stem)
+        stopwords = frozenset().union(*knowledge.stopwords.values())
+        texts = [s.plain for s in knowledge.policy.sections]
+        texts += [" ".join((i.title_en, i.answer_en, i.answer_da, *i.questions_en, *i.questions_da))
+                  for i in knowledge.sections.values()]  # fmt: skip
+        texts += list(self.matcher.words)
+        self.vocabulary = Vocabulary(stem, texts, stopwords)
+
+    def rank(self, question: str, limit: int = 5) -> Ranking:
+        tokens = self.vocabulary.analyse(question)
+        named = self._named_section(question)
+        matches = self.matcher.match(tokens)
+        content = [t for t in tokens if not t.stop]
+        policy = self._score(self.policy_index, content)
+        notes = self._score(self.note_index, content)
+        terms = self._terms(content, matches)
+        for term, weight in terms.items():
+            if weight < 1.0:
+                for i, w in self.policy_index.term(term).items():
+                    policy[i] += w * weight
+        concepts = [0.0] * len(self.ids)
+        position = {sid: i for i, sid in enumerate(self.ids)}
+        for match in matches:
+            for sid, w in match.concept.sections.items():
+                concepts[position[sid]] += w * match.trust
+        combined = [
+            W_POLICY * p + W_KNOWLEDGE * n + W_CONCEPTS * c
+            for p, n, c in zip(_unit(policy), _unit(notes), _unit(concepts), strict=True)
+        ]
+        if named is not None:
+            combined[position[named]] = max(combined) + 1.0
+        top = max(combined) or 1.0
+        order = sorted(range(len(self.ids)), key=lambda i: -combined[i])
+        hits = tuple(
+            Hit(self.ids[i], round(combined[i] / top, 3)) for i in order[:limit] if combined[i] > 0
+        )
+        relevance = sum(m.concept.weight * m.trust for m in matches)
+        return Ranking(hits, round(relevance, 3), tuple(matches), named, terms)
+
+    def _score(self, index: BM25, tokens: list[Token]) -> list[float]:
+        scores = [0.0] * len(self.ids)
+        for token in tokens:
+            best: dict[int, float] = {}
+            for key in token.keys:
+                for i, w in index.term(key).items():
+                    if w > best.get(i, 0.0):
+                        best[i] = w
+            for i, w in best.items():
+                scores[i] += w * token.trust
+        return scores
+
+    def _terms(self, tokens: list[Token], matches: list[Match]) -> dict[str, float]:
+        """Policy terms of the question (weight 1) and of its concepts' Danish words (less)."""
+        terms: dict[str, float] = {}
+        for token in tokens:
+            for key in token.keys:
+                if key in self.policy_index:
+                    terms[key] = 1.0
+        for match in matches:
+            for term in match.concept.da:
+                for key in self.stemmer.parts(term, "da"):
+                    if key in self.policy_index and key not in terms:
+                        terms[key] = EXPANSION * match.trust
+        return terms
+
+    def _named_section(self, question: str) -> str | None:
+        """`what does 8.6 say?`, `afsnit 11`, `§ 5.3`: a policy section named by number."""
+        for found in _SECTION_REF.finditer(question):
+            sid = found.group("id")
+            if _NOT_OURS.search(question[: found.start()]):
+                continue
+            if "." not in sid and not found.group("cue"):
+                continue
+            leaf = self._leaf(sid)
+            if leaf is not None:
+                return leaf
+        return None
+
+    def _leaf(self, sid: str) -> str | None:
+        if sid in self.ids:
+            return sid
+        children = [s for s in self.ids if s.startswith(sid + ".")]
+        return children[0] if children else None
+
+
+def _unit(values: list[float]) -> list[float]:
+    top = max(values, default=0.0)
+    return [v / top for v in values] if top > 0 else values
+
