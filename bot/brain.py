@@ -8,8 +8,10 @@ from pathlib import Path
 from bot.answer import Answer, Composer
 from bot.knowledge import Knowledge, load_knowledge
 from bot.language import LanguageDetector
+from bot.requests import RequestDetector, request_phrases
 from bot.retrieval import Retriever
 from bot.text import Stemmer
+from bot.vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,14 @@ class Brain:
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         stemmer = Stemmer()
-        self.detector = LanguageDetector(_corpora(knowledge), knowledge.stopwords)
-        self.retriever = Retriever(knowledge, stemmer)
+        corpora = _corpora(knowledge)
+        phrases = request_phrases(knowledge.requests)
+        vocabulary = Vocabulary(
+            stemmer, [corpora["da"], corpora["en"], *phrases], frozenset().union(*knowledge.stopwords.values())
+        )
+        self.detector = LanguageDetector(corpora, knowledge.stopwords)
+        self.retriever = Retriever(knowledge, stemmer, vocabulary)
+        self.requests = RequestDetector(knowledge.requests, vocabulary, stemmer)
         self.composer = Composer(knowledge, stemmer)
 
     @classmethod
@@ -43,7 +51,8 @@ class Brain:
         text = " ".join(message.text.split())
         lang = message.lang or self.detect_language(text)
         ranking = self.retriever.rank(text)
-        return self.composer.compose(text, lang, ranking)
+        request = self.requests.detect(text).kind
+        return self.composer.compose(text, lang, ranking, request)
 
 
 def _corpora(knowledge: Knowledge) -> dict[str, str]:

@@ -30,12 +30,20 @@ class _Phrase:
 class ConceptMatcher:
     """Indexes every term of every concept by its first word's keys."""
 
-    def __init__(self, concepts: Sequence[Concept], stemmer: Stemmer) -> None:
+    def __init__(
+        self,
+        concepts: Sequence[Concept],
+        stemmer: Stemmer,
+        *,
+        stopwords: frozenset[str] = frozenset(),
+        skip_stopwords: bool = True,
+    ) -> None:
+        self._skip_stopwords = skip_stopwords
         self._by_first: dict[str, list[_Phrase]] = {}
         for concept in concepts:
             for term in (*concept.en, *concept.da):
                 parts = tuple(frozenset(stemmer.keys(w)) for w in words(term))
-                if not parts:
+                if not parts or (skip_stopwords and all(w in stopwords for w in words(term))):
                     continue
                 phrase = _Phrase(concept, parts)
                 for key in parts[0]:
@@ -52,7 +60,7 @@ class ConceptMatcher:
                 if positions is None:
                     continue
                 trust = min(tokens[i].trust for i in positions)
-                if len(positions) == 1 and tokens[start].stop:
+                if self._skip_stopwords and len(positions) == 1 and tokens[start].stop:
                     continue
                 name = phrase.concept.name
                 if name not in found or trust > found[name].trust:

@@ -12,9 +12,11 @@ from bot.text import Stemmer
 from bot.vocabulary import Token, Vocabulary
 
 # How the three signals are mixed, and how much privacy evidence a question needs.
-W_POLICY, W_KNOWLEDGE, W_CONCEPTS = 0.30, 0.40, 0.30
+W_POLICY, W_KNOWLEDGE, W_CONCEPTS = 0.1, 0.3, 0.2
 EXPANSION = 0.35  # weight of a concept's Danish words when they expand an English question
-MIN_RELEVANCE = 0.9  # sum of matched concepts' weights below which the bot declines
+MIN_RELEVANCE = 0.4  # privacy evidence below which the bot declines and offers a human
+GENERIC = 0.4  # a concept lighter than this is a generic word: it counts only a quarter
+GENERIC_SHARE = 0.25
 _SECTION_REF = re.compile(
     r"(?:\b(?P<cue>section|sections|afsnit|afsnittet|clause|paragraph|punkt|§)\s*)?"
     r"(?<![\d.])(?P<id>\d{1,2}(?:\.\d{1,2})?)(?![\d]|\.\d)",
@@ -53,9 +55,10 @@ class Ranking:
 class Retriever:
     """BM25 over the Danish policy and over our bilingual notes, plus concept evidence."""
 
-    def __init__(self, knowledge: Knowledge, stemmer: Stemmer | None = None) -> None:
+    def __init__(self, knowledge: Knowledge, stemmer: Stemmer, vocabulary: Vocabulary) -> None:
         self.knowledge = knowledge
-        self.stemmer = stemmer or Stemmer()
+        self.stemmer = stemmer
+        self.vocabulary = vocabulary
         self.ids = knowledge.policy.ids
         stem = self.stemmer
         policy_docs, note_docs = [], []
@@ -69,13 +72,8 @@ class Retriever:
             note_docs.append(stem.parts(english, "en") + stem.parts(danish_notes, "da"))
         self.policy_index = BM25(policy_docs)
         self.note_index = BM25(note_docs)
-        self.matcher = ConceptMatcher(knowledge.concepts, stem)
         stopwords = frozenset().union(*knowledge.stopwords.values())
-        texts = [s.plain for s in knowledge.policy.sections]
-        texts += [" ".join((i.title_en, i.answer_en, i.answer_da, *i.questions_en, *i.questions_da))
-                  for i in knowledge.sections.values()]  # fmt: skip
-        texts += list(self.matcher.words)
-        self.vocabulary = Vocabulary(stem, texts, stopwords)
+        self.matcher = ConceptMatcher(knowledge.concepts, stem, stopwords=stopwords)
 
     def rank(self, question: str, limit: int = 5) -> Ranking:
         tokens = self.vocabulary.analyse(question)
@@ -93,7 +91,7 @@ class Retriever:
         position = {sid: i for i, sid in enumerate(self.ids)}
         for match in matches:
             for sid, w in match.concept.sections.items():
-                concepts[position[sid]] += w * match.trust
+                concepts[position[sid]] += w * match.trust * match.concept.weight
         combined = [
             W_POLICY * p + W_KNOWLEDGE * n + W_CONCEPTS * c
             for p, n, c in zip(_unit(policy), _unit(notes), _unit(concepts), strict=True)
@@ -105,7 +103,7 @@ class Retriever:
         hits = tuple(
             Hit(self.ids[i], round(combined[i] / top, 3)) for i in order[:limit] if combined[i] > 0
         )
-        relevance = sum(m.concept.weight * m.trust for m in matches)
+        relevance = _relevance(matches)
         return Ranking(hits, round(relevance, 3), tuple(matches), named, terms)
 
     def _score(self, index: BM25, tokens: list[Token]) -> list[float]:
@@ -152,6 +150,17 @@ class Retriever:
             return sid
         children = [s for s in self.ids if s.startswith(sid + ".")]
         return children[0] if children else None
+
+
+def _relevance(matches: list[Match]) -> float:
+    """Privacy evidence: clear privacy concepts count fully, generic words a quarter, off-topic
+    concepts (negative weight: prices, product features) count against."""
+    total = 0.0
+    for match in matches:
+        weight = match.concept.weight
+        share = GENERIC_SHARE if 0 <= weight < GENERIC else 1.0
+        total += weight * share * match.trust
+    return total
 
 
 def _unit(values: list[float]) -> list[float]:
