@@ -11,7 +11,6 @@ from bot.language import LanguageDetector
 from bot.requests import RequestDetector, request_phrases
 from bot.retrieval import Retriever
 from bot.text import Stemmer
-from bot.vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -32,12 +31,9 @@ class Brain:
         stemmer = Stemmer()
         corpora = _corpora(knowledge)
         phrases = request_phrases(knowledge.requests)
-        vocabulary = Vocabulary(
-            stemmer, [corpora["da"], corpora["en"], *phrases], frozenset().union(*knowledge.stopwords.values())
-        )
         self.detector = LanguageDetector(corpora, knowledge.stopwords)
-        self.retriever = Retriever(knowledge, stemmer, vocabulary)
-        self.requests = RequestDetector(knowledge.requests, vocabulary, stemmer)
+        self.retriever = Retriever(knowledge, stemmer, [corpora["da"], corpora["en"], *phrases])
+        self.requests = RequestDetector(knowledge.requests, self.retriever.vocabulary, stemmer)
         self.composer = Composer(knowledge, stemmer)
 
     @classmethod

@@ -25,6 +25,7 @@ class Match:
 class _Phrase:
     concept: Concept
     parts: tuple[frozenset[str], ...]
+    also: tuple[tuple[frozenset[str], ...], ...] = ()  # "samtykke + gælder ikke": anywhere
 
 
 class ConceptMatcher:
@@ -42,13 +43,18 @@ class ConceptMatcher:
         self._by_first: dict[str, list[_Phrase]] = {}
         for concept in concepts:
             for term in (*concept.en, *concept.da):
-                parts = tuple(frozenset(stemmer.keys(w)) for w in words(term))
-                if not parts or (skip_stopwords and all(w in stopwords for w in words(term))):
+                head, *rest = term.split(" + ")
+                parts = tuple(frozenset(stemmer.keys(w)) for w in words(head))
+                if not parts or (skip_stopwords and all(w in stopwords for w in words(head))):
                     continue
-                phrase = _Phrase(concept, parts)
+                also = tuple(tuple(frozenset(stemmer.keys(w)) for w in words(r)) for r in rest)
+                phrase = _Phrase(concept, parts, tuple(a for a in also if a))
                 for key in parts[0]:
                     self._by_first.setdefault(key, []).append(phrase)
         self.words = tuple(t for c in concepts for t in (*c.en, *c.da))
+        self.keys = frozenset(self._by_first) | frozenset(
+            k for phrases in self._by_first.values() for p in phrases for part in (*p.parts[1:], *(x for a in p.also for x in a)) for k in part
+        )
 
     def match(self, tokens: Sequence[Token]) -> list[Match]:
         """The concepts present, best-read first; one Match per concept."""
@@ -56,7 +62,7 @@ class ConceptMatcher:
         for start, token in enumerate(tokens):
             candidates = {id(p): p for k in token.keys for p in self._by_first.get(k, ())}
             for phrase in candidates.values():
-                positions = self._follow(phrase, tokens, start)
+                positions = self._locate(phrase, tokens, start)
                 if positions is None:
                     continue
                 trust = min(tokens[i].trust for i in positions)
@@ -67,11 +73,28 @@ class ConceptMatcher:
                     found[name] = Match(phrase.concept, trust, positions)
         return sorted(found.values(), key=lambda m: -m.trust)
 
+    def _locate(self, phrase: _Phrase, tokens: Sequence[Token], start: int) -> tuple[int, ...] | None:
+        """Where the phrase stands from `start`, plus its `+` parts anywhere; None if absent."""
+        positions = self._follow(phrase.parts, tokens, start)
+        for extra in phrase.also:
+            found = self._anywhere(extra, tokens) if positions is not None else None
+            positions = None if found is None or positions is None else positions + found
+        return positions
+
+    @classmethod
+    def _anywhere(cls, parts: tuple[frozenset[str], ...], tokens: Sequence[Token]) -> tuple[int, ...] | None:
+        for start, token in enumerate(tokens):
+            if parts[0] & token.keys:
+                found = cls._follow(parts, tokens, start)
+                if found is not None:
+                    return found
+        return None
+
     @staticmethod
-    def _follow(phrase: _Phrase, tokens: Sequence[Token], start: int) -> tuple[int, ...] | None:
+    def _follow(parts: tuple[frozenset[str], ...], tokens: Sequence[Token], start: int) -> tuple[int, ...] | None:
         positions = [start]
         at = start
-        for part in phrase.parts[1:]:
+        for part in parts[1:]:
             for nxt in range(at + 1, min(at + 2 + MAX_GAP, len(tokens))):
                 if part & tokens[nxt].keys:
                     positions.append(nxt)

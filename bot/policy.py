@@ -95,7 +95,6 @@ def strip_markdown(text: str) -> str:
     """Drop `**` emphasis and turn `[label](target)` into `label`; keep everything else."""
     text = _LINK.sub(r"\1", text)
     text = text.replace("**", "")
-    text = re.sub(r"<(https?://[^>]+)>", r"\1", text)
     return text
 
 

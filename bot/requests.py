@@ -10,12 +10,13 @@ from typing import Any
 from bot.concepts import ConceptMatcher, Match
 from bot.errors import KnowledgeError
 from bot.knowledge import Concept
-from bot.text import Stemmer
+from bot.text import Stemmer, words
 from bot.vocabulary import Token, Vocabulary
 
 KINDS = ("access", "erasure", "rectification", "restriction", "portability", "objection",
          "withdraw_consent", "marketing_opt_out")  # fmt: skip
-MARKERS = ("request", "hypothetical", "reported", "question", "polite", "inform")
+MARKERS = ("request", "hypothetical", "reported", "question", "polite", "inform", "imperative")
+NEGATION_WINDOW = 2  # words before a kind phrase (after it too, for Danish) that can negate it
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|\?")
 _CLAUSE = re.compile(r"\s*(?:[,;:]|\s[–—-]\s)\s*")
 _LEAD_IN = frozenset("please kindly so and but also then ok okay hi hey hello dear venligst og men "
@@ -47,6 +48,8 @@ class RequestDetector:
             concepts.append(_concept(f"k:{kind}", table.get("phrases", [])))
             concepts.append(_concept(f"p:{kind}", table.get("performative", [])))
         self.matcher = ConceptMatcher([c for c in concepts if c.en], stemmer, skip_stopwords=False)
+        negation = spec["markers"].get("negation", [])
+        self.negation = frozenset(w.lower() for w in negation if " " not in w)
 
     def detect(self, text: str) -> Detection:
         """The first sentence worded as a request decides the kind."""
@@ -63,7 +66,7 @@ class RequestDetector:
 
     def _sentence(self, sentence: str, text: str) -> Detection:
         tokens = self.vocabulary.analyse(sentence)
-        matches = self.matcher.match(tokens)
+        matches = [m for m in self.matcher.match(tokens) if not self._negated(m, tokens)]
         names = {m.concept.name for m in matches}
         kinds = [k for k in self.order if f"k:{k}" in names or f"p:{k}" in names]
         if not kinds:
@@ -71,11 +74,12 @@ class RequestDetector:
         if "m:hypothetical" in names:
             return Detection(None, sentence, "hypothetical")
         kind = kinds[0]
-        if any(f"p:{k}" in names for k in kinds):
-            return Detection(kind, sentence, "performative")
         asked = sentence.endswith("?") or self._asks(text, sentence)
+        performative = [k for k in kinds if f"p:{k}" in names]
+        if performative and not asked:
+            return Detection(performative[0], sentence, "performative")
         led_by = self._leader(tokens, matches)
-        if led_by == "kind":
+        if led_by in ("kind", "imperative") and not asked:
             return Detection(kind, sentence, "imperative")
         if led_by == "polite" and "m:inform" not in names:
             return Detection(kind, sentence, "asks us to act")
@@ -94,7 +98,7 @@ class RequestDetector:
             name = match.concept.name
             if name.startswith(("k:", "p:")):
                 return "kind"
-            if name in ("m:polite", "m:question"):
+            if name in ("m:polite", "m:question", "m:imperative"):
                 return name[2:]
         return None
 
@@ -105,6 +109,20 @@ class RequestDetector:
             if tokens and self._leader(tokens, self.matcher.match(tokens)) == "kind":
                 return True
         return False
+
+    def _negated(self, match: Match, tokens: Sequence[Token]) -> bool:
+        """`don't delete it yet`, `slet dem ikke`: a kind phrase with a negation next to it."""
+        if not match.concept.name.startswith(("k:", "p:")):
+            return False
+        inside = {tokens[i].word for i in match.positions}
+        if inside & self.negation:
+            return False
+        first, last = min(match.positions), max(match.positions)
+        before = tokens[max(0, first - NEGATION_WINDOW) : first]
+        after = tokens[last + 1 : last + 1 + NEGATION_WINDOW]
+        return any(t.word in self.negation for t in before) or any(
+            t.word in ("ikke", "aldrig") for t in after
+        )
 
     @staticmethod
     def _asks(text: str, sentence: str) -> bool:

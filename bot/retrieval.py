@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from bot.bm25 import BM25
 from bot.concepts import ConceptMatcher, Match
 from bot.knowledge import Knowledge
-from bot.text import Stemmer
+from bot.text import Stemmer, words
 from bot.vocabulary import Token, Vocabulary
 
 # How the three signals are mixed, and how much privacy evidence a question needs.
@@ -55,25 +55,37 @@ class Ranking:
 class Retriever:
     """BM25 over the Danish policy and over our bilingual notes, plus concept evidence."""
 
-    def __init__(self, knowledge: Knowledge, stemmer: Stemmer, vocabulary: Vocabulary) -> None:
+    def __init__(self, knowledge: Knowledge, stemmer: Stemmer, texts: list[str]) -> None:
+        """`texts`: everything whose spelling the bot should know (for typo mending)."""
         self.knowledge = knowledge
         self.stemmer = stemmer
-        self.vocabulary = vocabulary
         self.ids = knowledge.policy.ids
         stem = self.stemmer
+        stopwords = frozenset().union(*knowledge.stopwords.values())
+        self.vocabulary = Vocabulary(stem, texts, stopwords)
         policy_docs, note_docs = [], []
         for sid in self.ids:
             section = knowledge.policy.section(sid)
             info = knowledge.sections[sid]
             danish = f"{section.title} {section.parent_title or ''} {section.plain}"
-            policy_docs.append(stem.parts(danish, "da"))
+            policy_docs.append(self._danish_keys(danish))
             english = " ".join((info.title_en, info.answer_en, *info.questions_en))
             danish_notes = " ".join((info.answer_da, *info.questions_da))
-            note_docs.append(stem.parts(english, "en") + stem.parts(danish_notes, "da"))
+            note_docs.append(stem.parts(english, "en") + self._danish_keys(danish_notes))
         self.policy_index = BM25(policy_docs)
         self.note_index = BM25(note_docs)
-        stopwords = frozenset().union(*knowledge.stopwords.values())
         self.matcher = ConceptMatcher(knowledge.concepts, stem, stopwords=stopwords)
+        self.vocabulary.know(set(self.policy_index.weights) | set(self.note_index.weights) | self.matcher.keys)
+
+    def _danish_keys(self, text: str) -> list[str]:
+        """Danish stem keys of a text, long compounds also giving their parts' keys."""
+        keys = []
+        for word in words(text):
+            keys.append(self.stemmer.key(word, "da"))
+            parts = self.vocabulary.split(word) if len(word) > 2 * 4 else None
+            if parts:
+                keys += [self.stemmer.key(p, "da") for p in parts]
+        return keys
 
     def rank(self, question: str, limit: int = 5) -> Ranking:
         tokens = self.vocabulary.analyse(question)

@@ -28,19 +28,40 @@ class Token:
 class Vocabulary:
     """The words the bot knows (policy, knowledge and lexicon), for typo-tolerant lookup."""
 
-    def __init__(self, stemmer: Stemmer, texts: Iterable[str], stopwords: frozenset[str]) -> None:
+    def __init__(
+        self, stemmer: Stemmer, texts: Iterable[str], stopwords: frozenset[str], keys: Iterable[str] = ()
+    ) -> None:
+        """`texts` give the known spellings; `keys` the stem keys that the indexes hold
+        (set later with `know()` when the indexes are built from this vocabulary's splits)."""
         self.stemmer = stemmer
         self.stopwords = frozenset(squash(fold(w)) for w in stopwords)
-        surface: dict[str, set[str]] = {}
+        self._surface: dict[str, str] = {}  # spelling -> a word as written, stemmed on demand
         for text in texts:
             for word in words(text):
-                form = squash(fold(word))
-                if form not in surface:
-                    surface[form] = set(stemmer.keys(word))
-        self._surface = {form: frozenset(keys) for form, keys in surface.items()}
-        self._keys = frozenset(k for keys in self._surface.values() for k in keys)
+                self._surface.setdefault(squash(fold(word)), word)
+        self._keys = frozenset(keys)
         self._choices = sorted(f for f in self._surface if len(f) >= MIN_FUZZY_LEN)
         self._lookup = lru_cache(maxsize=32768)(self._token)
+
+    def know(self, keys: Iterable[str]) -> None:
+        """Declare the stem keys the indexes hold (before the first `analyse`)."""
+        self._keys = frozenset(keys)
+        self._lookup.cache_clear()
+
+    def split(self, word: str) -> tuple[str, str] | None:
+        """`selskabsregistrering` -> (`selskab`, `registrering`): two known spellings, the
+        longest tail first, a linking s/e dropped; None when the word is not such a compound."""
+        form = squash(fold(word))
+        if len(form) < 2 * MIN_PART + 1:
+            return None
+        for cut in range(MIN_PART, len(form) - MIN_PART + 1):
+            head, tail = form[:cut], form[cut:]
+            if tail not in self._surface or len(tail) < MIN_PART + 1:
+                continue
+            for candidate in (head, head[:-1] if head[-1] in "se" else ""):
+                if len(candidate) >= MIN_PART and candidate in self._surface:
+                    return self._surface[candidate], self._surface[tail]
+        return None
 
     def known(self, word: str) -> bool:
         form = squash(fold(word))
@@ -68,7 +89,7 @@ class Vocabulary:
         found = process.extractOne(form, self._choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
         if found is None:
             return None
-        return self._surface[found[0]], 0.6 + 0.4 * (found[1] - FUZZY_CUTOFF) / (100 - FUZZY_CUTOFF)
+        return self._keys_of(found[0]), 0.6 + 0.4 * (found[1] - FUZZY_CUTOFF) / (100 - FUZZY_CUTOFF)
 
     def _decompound(self, form: str) -> tuple[frozenset[str], float] | None:
         """`opbevaringsperiode` -> keys of `opbevaring` and `periode` (linking s/e dropped)."""
@@ -85,8 +106,11 @@ class Vocabulary:
                     return head_keys | tail_keys, 0.8
         return None
 
+    def _keys_of(self, form: str) -> frozenset[str]:
+        return frozenset(self.stemmer.keys(self._surface[form]))
+
     def _part(self, form: str) -> frozenset[str] | None:
         if form in self._surface:
-            return self._surface[form]
+            return self._keys_of(form)
         keys = frozenset(self.stemmer.keys(form))
         return keys if keys & self._keys and len(form) >= MIN_PART + 1 else None

@@ -1,0 +1,1 @@
+"""The email door: reading inbound mail, guarding against auto-replies, and answering."""
