@@ -32,7 +32,9 @@ class Brain:
         corpora = _corpora(knowledge)
         phrases = request_phrases(knowledge.requests)
         self.detector = LanguageDetector(corpora, knowledge.stopwords)
-        self.retriever = Retriever(knowledge, stemmer, [corpora["da"], corpora["en"], *phrases])
+        self.retriever = Retriever(
+            knowledge, stemmer, {"da": [corpora["da"]], "en": [corpora["en"]], "any": phrases}
+        )
         self.requests = RequestDetector(knowledge.requests, self.retriever.vocabulary, stemmer)
         self.composer = Composer(knowledge, stemmer)
 
@@ -46,7 +48,7 @@ class Brain:
     def answer(self, message: Message) -> Answer:
         text = " ".join(message.text.split())
         lang = message.lang or self.detect_language(text)
-        ranking = self.retriever.rank(text)
+        ranking = self.retriever.rank(text, lang)
         request = self.requests.detect(text).kind
         return self.composer.compose(text, lang, ranking, request)
 

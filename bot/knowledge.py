@@ -38,6 +38,7 @@ class Concept:
     routes: tuple[str, ...] = ()
     note_en: str | None = None
     note_da: str | None = None
+    role: bool = False  # who asks (an applicant, a visitor of a customer's site): steers the section
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
         concept = Concept(
             name, _strings(raw.get("en", []), f"{where}.en"), _strings(raw.get("da", []), f"{where}.da"),
             weights, float(raw.get("weight", 1.0)), _strings(raw.get("routes", []), f"{where}.routes"),
-            raw.get("note_en"), raw.get("note_da"),
+            raw.get("note_en"), raw.get("note_da"), bool(raw.get("role", False)),
         )  # fmt: skip
         _check_routes(concept.routes, routes, where)
         concepts.append(concept)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.bm25 import BM25
@@ -12,7 +13,11 @@ from bot.text import Stemmer, words
 from bot.vocabulary import Token, Vocabulary
 
 # How the three signals are mixed, and how much privacy evidence a question needs.
-W_POLICY, W_KNOWLEDGE, W_CONCEPTS = 0.1, 0.3, 0.2
+W_POLICY, W_KNOWLEDGE, W_CONCEPTS = 0.1, 0.4, 0.2
+# Each signal is divided by its maximum for the question, but never by less than the maximum a
+# typical question reaches, so a signal with little evidence stays small.
+FLOOR_POLICY, FLOOR_KNOWLEDGE, FLOOR_CONCEPTS = 10.0, 7.0, 0.9
+ROLE_BOOST = 0.15  # added to the main section of a role concept (who asks decides where to look)
 EXPANSION = 0.35  # weight of a concept's Danish words when they expand an English question
 MIN_RELEVANCE = 0.4  # privacy evidence below which the bot declines and offers a human
 GENERIC = 0.4  # a concept lighter than this is a generic word: it counts only a quarter
@@ -55,7 +60,7 @@ class Ranking:
 class Retriever:
     """BM25 over the Danish policy and over our bilingual notes, plus concept evidence."""
 
-    def __init__(self, knowledge: Knowledge, stemmer: Stemmer, texts: list[str]) -> None:
+    def __init__(self, knowledge: Knowledge, stemmer: Stemmer, texts: Mapping[str, list[str]]) -> None:
         """`texts`: everything whose spelling the bot should know (for typo mending)."""
         self.knowledge = knowledge
         self.stemmer = stemmer
@@ -87,8 +92,8 @@ class Retriever:
                 keys += [self.stemmer.key(p, "da") for p in parts]
         return keys
 
-    def rank(self, question: str, limit: int = 5) -> Ranking:
-        tokens = self.vocabulary.analyse(question)
+    def rank(self, question: str, lang: str | None = None, limit: int = 5) -> Ranking:
+        tokens = self.vocabulary.analyse(question, lang)
         named = self._named_section(question)
         matches = self.matcher.match(tokens)
         content = [t for t in tokens if not t.stop]
@@ -106,8 +111,15 @@ class Retriever:
                 concepts[position[sid]] += w * match.trust * match.concept.weight
         combined = [
             W_POLICY * p + W_KNOWLEDGE * n + W_CONCEPTS * c
-            for p, n, c in zip(_unit(policy), _unit(notes), _unit(concepts), strict=True)
+            for p, n, c in zip(
+                _unit(policy, FLOOR_POLICY), _unit(notes, FLOOR_KNOWLEDGE), _unit(concepts, FLOOR_CONCEPTS),
+                strict=True,
+            )
         ]
+        for match in matches:
+            if match.concept.role and match.concept.sections:
+                main = max(match.concept.sections, key=lambda sid: match.concept.sections[sid])
+                combined[position[main]] += ROLE_BOOST * match.trust
         if named is not None:
             combined[position[named]] = max(combined) + 1.0
         top = max(combined) or 1.0
@@ -175,7 +187,7 @@ def _relevance(matches: list[Match]) -> float:
     return total
 
 
-def _unit(values: list[float]) -> list[float]:
-    top = max(values, default=0.0)
-    return [v / top for v in values] if top > 0 else values
+def _unit(values: list[float], floor: float) -> list[float]:
+    top = max(max(values, default=0.0), floor)
+    return [v / top for v in values]
 

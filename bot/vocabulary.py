@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -13,6 +13,7 @@ from bot.text import Stemmer, fold, squash, words
 FUZZY_CUTOFF = 82.0
 MIN_FUZZY_LEN = 4
 MIN_PART = 4
+MIN_FOREIGN = 5  # a word of the other language is read as a typo only from this length
 
 
 @dataclass(frozen=True)
@@ -29,18 +30,29 @@ class Vocabulary:
     """The words the bot knows (policy, knowledge and lexicon), for typo-tolerant lookup."""
 
     def __init__(
-        self, stemmer: Stemmer, texts: Iterable[str], stopwords: frozenset[str], keys: Iterable[str] = ()
+        self,
+        stemmer: Stemmer,
+        texts: Mapping[str, Iterable[str]],
+        stopwords: frozenset[str],
+        keys: Iterable[str] = (),
     ) -> None:
-        """`texts` give the known spellings; `keys` the stem keys that the indexes hold
-        (set later with `know()` when the indexes are built from this vocabulary's splits)."""
+        """`texts` by language ("en", "da", or "any") give the known spellings; `keys` are the
+        stem keys the indexes hold (set later with `know()` when the indexes are built)."""
         self.stemmer = stemmer
         self.stopwords = frozenset(squash(fold(w)) for w in stopwords)
         self._surface: dict[str, str] = {}  # spelling -> a word as written, stemmed on demand
-        for text in texts:
-            for word in words(text):
-                self._surface.setdefault(squash(fold(word)), word)
+        self._langs: dict[str, set[str]] = {}  # spelling -> languages it is known in
+        for lang, lang_texts in texts.items():
+            for text in lang_texts:
+                for word in words(text):
+                    form = squash(fold(word))
+                    self._surface.setdefault(form, word)
+                    self._langs.setdefault(form, set()).add(lang)
         self._keys = frozenset(keys)
         self._choices = sorted(f for f in self._surface if len(f) >= MIN_FUZZY_LEN)
+        self._by_lang = {
+            lang: sorted(f for f in self._choices if self._langs[f] & {lang, "any"}) for lang in ("en", "da")
+        }
         self._lookup = lru_cache(maxsize=32768)(self._token)
 
     def know(self, keys: Iterable[str]) -> None:
@@ -67,26 +79,33 @@ class Vocabulary:
         form = squash(fold(word))
         return form in self._surface or any(k in self._keys for k in self.stemmer.keys(word))
 
-    def analyse(self, text: str) -> list[Token]:
-        """The question's words in order, each with the keys it may stand for."""
-        return [self._lookup(word) for word in words(text)]
+    def analyse(self, text: str, lang: str | None = None) -> list[Token]:
+        """The question's words in order, each with the keys it may stand for. With `lang`, a
+        word known only in the other language may also be a typo in this one (`delte my acount`)."""
+        return [self._lookup(word, lang) for word in words(text)]
 
-    def _token(self, word: str) -> Token:
+    def _token(self, word: str, lang: str | None) -> Token:
         form = squash(fold(word))
         stop = form in self.stopwords
         keys = frozenset(self.stemmer.keys(word))
-        if stop or form in self._surface or keys & self._keys or word.isdigit():
+        if stop or word.isdigit():
             return Token(word, keys, 1.0, stop)
-        mended = self._decompound(form) or self._fuzzy(form)
+        if form in self._surface or keys & self._keys:
+            if lang in self._by_lang and not self._langs.get(form, set()) & {lang, "any"}:
+                other = self._fuzzy(form, self._by_lang[lang], MIN_FOREIGN)
+                if other is not None:
+                    return Token(word, keys | other[0], 1.0, stop)
+            return Token(word, keys, 1.0, stop)
+        mended = self._decompound(form) or self._fuzzy(form, self._choices, MIN_FUZZY_LEN)
         if mended is None:
             return Token(word, keys, 1.0, stop)
         extra, trust = mended
         return Token(word, keys | extra, trust, stop)
 
-    def _fuzzy(self, form: str) -> tuple[frozenset[str], float] | None:
-        if len(form) < MIN_FUZZY_LEN or not self._choices:
+    def _fuzzy(self, form: str, choices: list[str], min_len: int) -> tuple[frozenset[str], float] | None:
+        if len(form) < min_len or not choices:
             return None
-        found = process.extractOne(form, self._choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+        found = process.extractOne(form, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
         if found is None:
             return None
         return self._keys_of(found[0]), 0.6 + 0.4 * (found[1] - FUZZY_CUTOFF) / (100 - FUZZY_CUTOFF)
