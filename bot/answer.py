@@ -107,14 +107,10 @@ class Composer:
         info = kn.sections[top]
         paragraph = self.best_paragraph(top, ranking.terms)
         quote = self.excerpt(paragraph, ranking.terms)
-        contacts = list(info.routes)
+        contacts = self._contacts(list(info.routes), ranking)
         notes: list[str] = []
         for match in ranking.concepts:
-            concept = match.concept
-            for route in concept.routes:
-                if route not in contacts:
-                    contacts.insert(0, route)
-            note = concept.note_da if lang == "da" else concept.note_en
+            note = match.concept.note_da if lang == "da" else match.concept.note_en
             if note and note not in notes:
                 notes.append(note)
         direct = kn.message(lang, "section_lookup", section=top, title=refs[0].title) \
@@ -146,6 +142,14 @@ class Composer:
         policy = self.knowledge.policy
         return Answer(question, lang, answered, refs, quote, anchor, contacts, request, direct,
                       route_lines, notes, text, policy.sha256, policy.effective_date, confidence)  # fmt: skip
+
+    @staticmethod
+    def _contacts(routes: list[str], ranking: Ranking) -> list[str]:
+        """Who asks comes first (an applicant -> jobs@), then the section's routes, then the
+        routes of what the question asks to do (delete -> privacy@, cookies -> browser)."""
+        roles = [r for m in ranking.concepts if m.concept.role for r in m.concept.routes]
+        actions = [r for m in ranking.concepts if not m.concept.role for r in m.concept.routes]
+        return list(dict.fromkeys([*roles, *routes, *actions]))
 
     @staticmethod
     def _confidence(ranking: Ranking) -> float:

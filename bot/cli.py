@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -12,6 +13,10 @@ from typing import Any, TextIO
 from bot.errors import PrivacyBotError
 
 Handler = Callable[[argparse.Namespace], int]
+CORE_COMMANDS = frozenset({"ask", "batch", "check-knowledge"})
+# Modules with a `register(subparsers)` for the other commands; imported only when needed, so
+# that `privacybot ask` does not pay for aiohttp, the store or Slack at start-up.
+REGISTRARS = ("bot.cli_tickets", "bot.mail.cli", "bot.service")
 
 
 def _brain(args: argparse.Namespace) -> Any:
@@ -115,8 +120,25 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
     return parser
 
 
+def _registrars(argv: Sequence[str]) -> list[Callable[[Any], None]]:
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in CORE_COMMANDS:
+        return []
+    found = []
+    for name in REGISTRARS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        found.append(module.register)
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_registrars(argv))
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:

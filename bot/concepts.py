@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +11,16 @@ from bot.text import Stemmer, words
 from bot.vocabulary import Token
 
 MAX_GAP = 2  # words allowed between the words of a phrase
+_CHOICE = re.compile(r"\(([^()]*\|[^()]*)\)")
+
+
+def expand(term: str) -> list[str]:
+    """`(site|shop) + (runs on|made with)` -> the four terms it stands for."""
+    found = _CHOICE.search(term)
+    if not found:
+        return [term]
+    head, tail = term[: found.start()], term[found.end() :]
+    return [t for option in found.group(1).split("|") for t in expand(f"{head}{option.strip()}{tail}")]
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,7 @@ class ConceptMatcher:
         self._skip_stopwords = skip_stopwords
         self._by_first: dict[str, list[_Phrase]] = {}
         for concept in concepts:
-            for term in (*concept.en, *concept.da):
+            for term in (t for raw in (*concept.en, *concept.da) for t in expand(raw)):
                 head, *rest = term.split(" + ")
                 parts = tuple(frozenset(stemmer.keys(w)) for w in words(head))
                 if not parts or (skip_stopwords and all(w in stopwords for w in words(head))):
