@@ -188,6 +188,8 @@ def test_message_id_falls_back_to_hash_of_raw_bytes() -> None:
     assert parse_mail(raw_mail(headers={"Message-ID": "  bare-id@host  "})).message_id == (
         "bare-id@host"
     )
+    for empty in ("<>", " ", "< >"):
+        assert parse_mail(raw_mail(headers={"Message-ID": empty})).message_id.startswith("sha256:")
 
 
 def test_addresses_are_bare_and_lowercased() -> None:

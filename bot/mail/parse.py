@@ -173,7 +173,9 @@ def _address(values: list[str], defects: list[str]) -> tuple[str, str]:
 
 
 def _ids(value: str | None) -> tuple[str, ...]:
-    return tuple(_MSG_ID.findall(value or "")) or tuple((value or "").split())
+    """Message ids without <>; bare tokens when a sender forgot the brackets."""
+    found = _MSG_ID.findall(value or "") or (value or "").split()
+    return tuple(i for i in (x.strip("<>") for x in found) if i)
 
 
 def _html_text(html: str, limit: int) -> str:
@@ -332,7 +334,7 @@ def _leaves(msg: Message, defects: list[str], recover: bool = True) -> tuple[lis
         elif ctype.startswith("multipart/") and recover and (rebuilt := _boundary(payload)):
             sub = message_from_bytes(rebuilt.encode("utf-8", "surrogateescape"))
             more_texts, more_attached = _leaves(sub, [], recover=False)
-            texts.extend(more_texts)
+            texts.extend(more_texts or [part])
             attached = attached or more_attached
         elif ctype in ("text/plain", "text/html") or ctype.startswith("multipart/"):
             texts.append(part)
