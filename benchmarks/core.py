@@ -24,7 +24,7 @@ from bot.knowledge import load_knowledge
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -44,7 +44,9 @@ def main() -> None:
     print(f"load knowledge: {(t1 - t0) * 1000:.1f} ms; build index: {(t2 - t1) * 1000:.1f} ms "
           f"(peak {build_peak / 1e6:.1f} MB allocated while building)")  # fmt: skip
 
-    questions = [q for info in knowledge.sections.values() for q in (*info.questions_en, *info.questions_da)]
+    questions = [
+        q for info in knowledge.sections.values() for q in (*info.questions_en, *info.questions_da)
+    ]
     for path in args.files:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
@@ -57,11 +59,15 @@ def main() -> None:
             start = time.perf_counter()
             brain.answer(Message(question))
             timings.append((time.perf_counter() - start) * 1000)
-    print(f"answers: {len(timings)} ({len(questions)} questions x {args.rounds} rounds, cold caches in round 1)")
+    print(
+        f"answers: {len(timings)} ({len(questions)} questions x {args.rounds} rounds, cold caches in round 1)"
+    )
     print(f"latency ms: p50 {percentile(timings, 50):.3f}  p90 {percentile(timings, 90):.3f}  "
           f"p99 {percentile(timings, 99):.3f}  max {max(timings):.3f}  mean {statistics.mean(timings):.3f}")  # fmt: skip
     print(f"throughput: {len(timings) / (sum(timings) / 1000):.0f} answers/s on one core")
-    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MB")
+    print(
+        f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MB"
+    )
 
     cli = [sys.executable, "-m", "bot", "ask", "How do I delete my data?"]
     runs = []

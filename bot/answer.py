@@ -94,9 +94,13 @@ class Composer:
             return self.knowledge.sections[section_id].title_en
         return self.knowledge.policy.section(section_id).title
 
-    def compose(self, question: str, lang: str, ranking: Ranking, request: str | None = None) -> Answer:
+    def compose(
+        self, question: str, lang: str, ranking: Ranking, request: str | None = None
+    ) -> Answer:
         kn = self.knowledge
-        refs = tuple(SectionRef(h.section_id, self.title(h.section_id, lang), h.score) for h in ranking.hits)
+        refs = tuple(
+            SectionRef(h.section_id, self.title(h.section_id, lang), h.score) for h in ranking.hits
+        )
         confidence = self._confidence(ranking)
         if not ranking.answered or ranking.top is None:
             lines = [kn.message(lang, "not_covered"), kn.message(lang, "offer_human")]
@@ -113,17 +117,24 @@ class Composer:
             note = match.concept.note_da if lang == "da" else match.concept.note_en
             if note and note not in notes:
                 notes.append(note)
-        direct = kn.message(lang, "section_lookup", section=top, title=refs[0].title) \
-            if ranking.named_section == top else (info.answer_da if lang == "da" else info.answer_en)
+        direct = (
+            kn.message(lang, "section_lookup", section=top, title=refs[0].title)
+            if ranking.named_section == top
+            else (info.answer_da if lang == "da" else info.answer_en)
+        )
         if request:
-            notes.append(kn.message(lang, "request_noted", kind=kn.kinds.get(lang, {}).get(request, request)))
+            notes.append(
+                kn.message(lang, "request_noted", kind=kn.kinds.get(lang, {}).get(request, request))
+            )
         if confidence < 0.5:
             notes.append(kn.message(lang, "low_confidence"))
         route_lines = tuple(kn.routes[r].how(lang) for r in contacts)
         related = [r.id for r in refs[1:3] if r.score >= 0.6]
         parts = [direct, *notes]
         if route_lines:
-            parts.append(kn.message(lang, "route_heading") + ":\n" + "\n".join(f"- {x}" for x in route_lines))
+            parts.append(
+                kn.message(lang, "route_heading") + ":\n" + "\n".join(f"- {x}" for x in route_lines)
+            )
         label = paragraph.anchor if paragraph.label else top
         parts.append(
             kn.message(lang, "clause_heading", section=label, title=refs[0].title) + ":\n"
@@ -178,11 +189,15 @@ class Composer:
         if len(text) <= MAX_QUOTE:
             return text
         sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
-        scores = [sum(terms.get(k, 0.0) for k in set(self.stemmer.parts(s, "da"))) for s in sentences]
+        scores = [
+            sum(terms.get(k, 0.0) for k in set(self.stemmer.parts(s, "da"))) for s in sentences
+        ]
         best_start, best_score, best_end = 0, -1.0, 1
         for start in range(len(sentences)):
             length, total, end = 0, 0.0, start
-            while end < len(sentences) and (end == start or length + len(sentences[end]) <= MAX_QUOTE):
+            while end < len(sentences) and (
+                end == start or length + len(sentences[end]) <= MAX_QUOTE
+            ):
                 length += len(sentences[end]) + 1
                 total += scores[end]
                 end += 1

@@ -31,7 +31,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     question = " ".join(args.question).strip()
     if not question:
-        raise PrivacyBotError("ask needs a question, e.g. privacybot ask \"How do I delete my data?\"")
+        raise PrivacyBotError(
+            'ask needs a question, e.g. privacybot ask "How do I delete my data?"'
+        )
     answer = _brain(args).answer(Message(question, lang=args.lang))
     if args.json:
         _print_json(answer.to_json())

@@ -20,7 +20,9 @@ def expand(term: str) -> list[str]:
     if not found:
         return [term]
     head, tail = term[: found.start()], term[found.end() :]
-    return [t for option in found.group(1).split("|") for t in expand(f"{head}{option.strip()}{tail}")]
+    return [
+        t for option in found.group(1).split("|") for t in expand(f"{head}{option.strip()}{tail}")
+    ]
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,11 @@ class ConceptMatcher:
                     self._by_first.setdefault(key, []).append(phrase)
         self.words = tuple(t for c in concepts for t in (*c.en, *c.da))
         self.keys = frozenset(self._by_first) | frozenset(
-            k for phrases in self._by_first.values() for p in phrases for part in (*p.parts[1:], *(x for a in p.also for x in a)) for k in part
+            k
+            for phrases in self._by_first.values()
+            for p in phrases
+            for part in (*p.parts[1:], *(x for a in p.also for x in a))
+            for k in part
         )
 
     def match(self, tokens: Sequence[Token]) -> list[Match]:
@@ -84,7 +90,9 @@ class ConceptMatcher:
                     found[name] = Match(phrase.concept, trust, positions)
         return sorted(found.values(), key=lambda m: -m.trust)
 
-    def _locate(self, phrase: _Phrase, tokens: Sequence[Token], start: int) -> tuple[int, ...] | None:
+    def _locate(
+        self, phrase: _Phrase, tokens: Sequence[Token], start: int
+    ) -> tuple[int, ...] | None:
         """Where the phrase stands from `start`, plus its `+` parts anywhere; None if absent."""
         positions = self._follow(phrase.parts, tokens, start)
         for extra in phrase.also:
@@ -93,7 +101,9 @@ class ConceptMatcher:
         return positions
 
     @classmethod
-    def _anywhere(cls, parts: tuple[frozenset[str], ...], tokens: Sequence[Token]) -> tuple[int, ...] | None:
+    def _anywhere(
+        cls, parts: tuple[frozenset[str], ...], tokens: Sequence[Token]
+    ) -> tuple[int, ...] | None:
         for start, token in enumerate(tokens):
             if parts[0] & token.keys:
                 found = cls._follow(parts, tokens, start)
@@ -102,7 +112,9 @@ class ConceptMatcher:
         return None
 
     @staticmethod
-    def _follow(parts: tuple[frozenset[str], ...], tokens: Sequence[Token], start: int) -> tuple[int, ...] | None:
+    def _follow(
+        parts: tuple[frozenset[str], ...], tokens: Sequence[Token], start: int
+    ) -> tuple[int, ...] | None:
         positions = [start]
         at = start
         for part in parts[1:]:

@@ -93,43 +93,45 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Read and check every variable; a bad one raises ConfigError naming it."""
         get = _Reader(env)
-        slack_token = get.str("SLACK_BOT_TOKEN")
+        slack_token = get.get("SLACK_BOT_TOKEN")
         slack = None
         if slack_token:
             if not slack_token.startswith("xoxb-"):
                 raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
-            app_token = get.str("SLACK_APP_TOKEN")
+            app_token = get.get("SLACK_APP_TOKEN")
             if app_token and not app_token.startswith("xapp-"):
                 raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
-            secret = get.str("SLACK_SIGNING_SECRET")
+            secret = get.get("SLACK_SIGNING_SECRET")
             if not secret and not app_token:
-                raise ConfigError("SLACK_SIGNING_SECRET (HTTP events) or SLACK_APP_TOKEN (Socket Mode) is required with SLACK_BOT_TOKEN")
+                raise ConfigError(
+                    "SLACK_SIGNING_SECRET (HTTP events) or SLACK_APP_TOKEN (Socket Mode) is required with SLACK_BOT_TOKEN"
+                )
             slack = SlackSettings(
                 slack_token, secret, app_token,
                 get.url("SLACK_API_URL", "https://slack.com/api/"),
-                frozenset(c for c in get.str("SLACK_CHANNELS", "").replace(",", " ").split() if c),
-                get.str("SLACK_ESCALATION_CHANNEL"),
+                frozenset(c for c in get.text("SLACK_CHANNELS", "").replace(",", " ").split() if c),
+                get.get("SLACK_ESCALATION_CHANNEL"),
             )  # fmt: skip
         return cls(
-            data_dir=Path(get.str("DATA_DIR", "var")),
-            knowledge_dir=Path(k) if (k := get.str("KNOWLEDGE_DIR")) else None,
-            database_url=_database_url(get.str("DATABASE_URL")),
-            smtp=_smtp(get.str("SMTP_URL")),
+            data_dir=Path(get.text("DATA_DIR", "var")),
+            knowledge_dir=Path(k) if (k := get.get("KNOWLEDGE_DIR")) else None,
+            database_url=_database_url(get.get("DATABASE_URL")),
+            smtp=_smtp(get.get("SMTP_URL")),
             mail_from=get.address("MAIL_FROM", "privacy@ciemtech.com"),
             privacy_team_address=get.address("PRIVACY_TEAM_ADDRESS", "privacy@ciemtech.com"),
-            message_id_domain=get.str("MESSAGE_ID_DOMAIN", "privacybot.ciemtech.com"),
+            message_id_domain=get.text("MESSAGE_ID_DOMAIN", "privacybot.ciemtech.com"),
             imap=_imap(get),
-            inbound_secret=get.str("INBOUND_SECRET"),
+            inbound_secret=get.get("INBOUND_SECRET"),
             slack=slack,
-            api_token=get.str("API_TOKEN"),
-            host=get.str("HOST", "127.0.0.1"),
-            port=get.int("PORT", 8080, 0, 65535),
+            api_token=get.get("API_TOKEN"),
+            host=get.text("HOST", "127.0.0.1"),
+            port=get.integer("PORT", 8080, 0, 65535),
             log_level=get.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=get.choice("LOG_FORMAT", "text", ("text", "json")),
-            retention_days=get.int("RETENTION_DAYS", 90, 1, 36500),
-            auto_reply_limit=get.int("AUTO_REPLY_LIMIT_PER_DAY", 5, 0, 10_000),
-            ask_rate_per_minute=get.int("ASK_RATE_PER_MINUTE", 600, 1, 1_000_000),
-            max_request_bytes=get.int("MAX_REQUEST_BYTES", 1_048_576, 1024, 100_000_000),
+            retention_days=get.integer("RETENTION_DAYS", 90, 1, 36500),
+            auto_reply_limit=get.integer("AUTO_REPLY_LIMIT_PER_DAY", 5, 0, 10_000),
+            ask_rate_per_minute=get.integer("ASK_RATE_PER_MINUTE", 600, 1, 1_000_000),
+            max_request_bytes=get.integer("MAX_REQUEST_BYTES", 1_048_576, 1024, 100_000_000),
         )
 
 
@@ -137,12 +139,15 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
 
-    def str(self, name: str, default: str | None = None) -> str | None:
-        value = self.env.get(name, "").strip()
-        return value or default
+    def get(self, name: str) -> str | None:
+        """The stripped value, or None when unset or empty."""
+        return self.env.get(name, "").strip() or None
 
-    def int(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.str(name)
+    def text(self, name: str, default: str) -> str:
+        return self.get(name) or default
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get(name)
         if raw is None:
             return default
         try:
@@ -154,19 +159,20 @@ class _Reader:
         return value
 
     def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
-        raw = (self.str(name) or default).upper() if default.isupper() else (self.str(name) or default).lower()
+        value = self.text(name, default)
+        raw = value.upper() if default.isupper() else value.lower()
         if raw not in options:
             raise ConfigError(f"{name} must be one of {', '.join(options)}, not {raw!r}")
         return raw
 
     def address(self, name: str, default: str) -> str:
-        value = self.str(name, default) or default
+        value = self.text(name, default)
         if not _ADDRESS.match(value):
             raise ConfigError(f"{name} must be an email address, not {value!r}")
         return value
 
     def url(self, name: str, default: str) -> str:
-        value = self.str(name, default) or default
+        value = self.text(name, default)
         if urlsplit(value).scheme not in ("http", "https"):
             raise ConfigError(f"{name} must be an http(s) URL, not {value!r}")
         return value if value.endswith("/") else value + "/"
@@ -185,10 +191,14 @@ def _smtp(value: str | None) -> SmtpSettings | None:
         return None
     url = urlsplit(value)
     if url.scheme not in ("smtp", "smtps") or not url.hostname:
-        raise ConfigError("SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465")
+        raise ConfigError(
+            "SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465"
+        )
     tls = url.scheme == "smtps"
     query = dict(p.split("=", 1) for p in url.query.split("&") if "=" in p)
-    starttls = {"1": True, "true": True, "0": False, "false": False}.get(query.get("starttls", "").lower())
+    starttls = {"1": True, "true": True, "0": False, "false": False}.get(
+        query.get("starttls", "").lower()
+    )
     try:
         port = url.port or (465 if tls else 587)
     except ValueError:
@@ -200,13 +210,13 @@ def _smtp(value: str | None) -> SmtpSettings | None:
 
 
 def _imap(get: _Reader) -> ImapSettings | None:
-    value = get.str("IMAP_URL")
+    value = get.get("IMAP_URL")
     if value is None:
         return None
     url = urlsplit(value)
     if url.scheme not in ("imap", "imaps") or not url.hostname or not url.username:
         raise ConfigError("IMAP_URL must look like imaps://user@host:993/INBOX")
-    password, token = get.str("IMAP_PASSWORD"), get.str("IMAP_OAUTH2_TOKEN")
+    password, token = get.get("IMAP_PASSWORD"), get.get("IMAP_OAUTH2_TOKEN")
     if not password and not token:
         raise ConfigError("IMAP_PASSWORD or IMAP_OAUTH2_TOKEN is required with IMAP_URL")
     tls = url.scheme == "imaps"
@@ -219,6 +229,6 @@ def _imap(get: _Reader) -> ImapSettings | None:
         url.hostname, port, unquote(url.username), password, token,
         unquote(url.path.lstrip("/")) or "INBOX", tls,
         not tls and query.get("starttls", "true").lower() not in ("0", "false"),
-        float(get.int("IMAP_POLL_SECONDS", 60, 1, 86_400)),
-        get.str("IMAP_KEYWORD", "$PrivacyBot") or "$PrivacyBot",
+        float(get.integer("IMAP_POLL_SECONDS", 60, 1, 86_400)),
+        get.text("IMAP_KEYWORD", "$PrivacyBot"),
     )  # fmt: skip

@@ -38,7 +38,9 @@ class Concept:
     routes: tuple[str, ...] = ()
     note_en: str | None = None
     note_da: str | None = None
-    role: bool = False  # who asks (an applicant, a visitor of a customer's site): steers the section
+    role: bool = (
+        False  # who asks (an applicant, a visitor of a customer's site): steers the section
+    )
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,9 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
         concepts.append(concept)
     messages = _toml(folder, "messages.toml")
     language = _toml(folder, "language.toml")
-    stopwords = {k: frozenset(_strings(v, f"language.toml {k}")) for k, v in language["stopwords"].items()}
+    stopwords = {
+        k: frozenset(_strings(v, f"language.toml {k}")) for k, v in language["stopwords"].items()
+    }
     requests_path = folder / "requests.toml"
     requests = _toml(folder, "requests.toml") if requests_path.exists() else {}
     return Knowledge(

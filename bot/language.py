@@ -20,7 +20,9 @@ class LanguageDetector:
     """Naive Bayes over character trigrams, nudged by function words and æ/ø/å."""
 
     def __init__(self, corpora: Mapping[str, str], stopwords: Mapping[str, frozenset[str]]) -> None:
-        self._stop = {lang: frozenset(squash(fold(w)) for w in stopwords.get(lang, ())) for lang in LANGS}
+        self._stop = {
+            lang: frozenset(squash(fold(w)) for w in stopwords.get(lang, ())) for lang in LANGS
+        }
         self._logp: dict[str, dict[str, float]] = {}
         self._unseen: dict[str, float] = {}
         for lang in LANGS:

@@ -17,7 +17,9 @@ _LABEL = re.compile(r"^([\"“”]?[A-ZÆØÅ][^.:;!?\n]{1,45}?):\s+\S")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URL = re.compile(r"<?((?:https?://|www\.)[^\s<>()]+?)>?(?=[\s)]|[.,;](?:\s|$)|$)")
-_POSTAL = re.compile(r"([A-ZÆØÅ][\wæøå]+(?:gade|vej|allé|plads|stræde)\s+\d+[^\n]*?\d{4},?\s+[A-ZÆØÅ][\wæøå]+)")
+_POSTAL = re.compile(
+    r"([A-ZÆØÅ][\wæøå]+(?:gade|vej|allé|plads|stræde)\s+\d+[^\n]*?\d{4},?\s+[A-ZÆØÅ][\wæøå]+)"
+)
 _DATE = re.compile(r"Ikrafttrædelsesdato:\s*(\d{1,2})\.\s*([a-zæøå]+)\.?\s*(\d{4})", re.IGNORECASE)
 _MONTHS = {
     "jan": 1, "feb": 2, "mar": 3, "apr": 4, "maj": 5, "jun": 6,
@@ -196,7 +198,7 @@ def _label(text: str) -> str | None:
     match = _LABEL.match(text)
     if not match or len(match.group(1).split()) > 4:
         return None
-    return match.group(1).strip("\"“” ")
+    return match.group(1).strip('"“” ')
 
 
 def _effective_date(source: str) -> date | None:

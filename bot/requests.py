@@ -10,7 +10,7 @@ from typing import Any
 from bot.concepts import ConceptMatcher, Match
 from bot.errors import KnowledgeError
 from bot.knowledge import Concept
-from bot.text import Stemmer, words
+from bot.text import Stemmer
 from bot.vocabulary import Token, Vocabulary
 
 KINDS = ("access", "erasure", "rectification", "restriction", "portability", "objection",

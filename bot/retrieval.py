@@ -50,7 +50,9 @@ class Ranking:
 
     @property
     def answered(self) -> bool:
-        return self.named_section is not None or (bool(self.hits) and self.relevance >= MIN_RELEVANCE)
+        return self.named_section is not None or (
+            bool(self.hits) and self.relevance >= MIN_RELEVANCE
+        )
 
     @property
     def top(self) -> str | None:
@@ -60,7 +62,9 @@ class Ranking:
 class Retriever:
     """BM25 over the Danish policy and over our bilingual notes, plus concept evidence."""
 
-    def __init__(self, knowledge: Knowledge, stemmer: Stemmer, texts: Mapping[str, list[str]]) -> None:
+    def __init__(
+        self, knowledge: Knowledge, stemmer: Stemmer, texts: Mapping[str, list[str]]
+    ) -> None:
         """`texts`: everything whose spelling the bot should know (for typo mending)."""
         self.knowledge = knowledge
         self.stemmer = stemmer
@@ -80,7 +84,9 @@ class Retriever:
         self.policy_index = BM25(policy_docs)
         self.note_index = BM25(note_docs)
         self.matcher = ConceptMatcher(knowledge.concepts, stem, stopwords=stopwords)
-        self.vocabulary.know(set(self.policy_index.weights) | set(self.note_index.weights) | self.matcher.keys)
+        self.vocabulary.know(
+            set(self.policy_index.weights) | set(self.note_index.weights) | self.matcher.keys
+        )
 
     def _danish_keys(self, text: str) -> list[str]:
         """Danish stem keys of a text, long compounds also giving their parts' keys."""
@@ -112,7 +118,9 @@ class Retriever:
         combined = [
             W_POLICY * p + W_KNOWLEDGE * n + W_CONCEPTS * c
             for p, n, c in zip(
-                _unit(policy, FLOOR_POLICY), _unit(notes, FLOOR_KNOWLEDGE), _unit(concepts, FLOOR_CONCEPTS),
+                _unit(policy, FLOOR_POLICY),
+                _unit(notes, FLOOR_KNOWLEDGE),
+                _unit(concepts, FLOOR_CONCEPTS),
                 strict=True,
             )
         ]
@@ -190,4 +198,3 @@ def _relevance(matches: list[Match]) -> float:
 def _unit(values: list[float], floor: float) -> list[float]:
     top = max(max(values, default=0.0), floor)
     return [v / top for v in values]
-

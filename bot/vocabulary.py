@@ -51,7 +51,8 @@ class Vocabulary:
         self._keys = frozenset(keys)
         self._choices = sorted(f for f in self._surface if len(f) >= MIN_FUZZY_LEN)
         self._by_lang = {
-            lang: sorted(f for f in self._choices if self._langs[f] & {lang, "any"}) for lang in ("en", "da")
+            lang: sorted(f for f in self._choices if self._langs[f] & {lang, "any"})
+            for lang in ("en", "da")
         }
         self._lookup = lru_cache(maxsize=32768)(self._token)
 
@@ -102,7 +103,9 @@ class Vocabulary:
         extra, trust = mended
         return Token(word, keys | extra, trust, stop)
 
-    def _fuzzy(self, form: str, choices: list[str], min_len: int) -> tuple[frozenset[str], float] | None:
+    def _fuzzy(
+        self, form: str, choices: list[str], min_len: int
+    ) -> tuple[frozenset[str], float] | None:
         if len(form) < min_len or not choices:
             return None
         found = process.extractOne(form, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)

@@ -16,8 +16,13 @@ def _norm(text: str) -> str:
 
 def test_the_quote_is_verbatim_policy_text(brain: Brain, policy_source: str) -> None:
     policy = _norm(policy_source)
-    for question in ("How do I delete my data?", "cookies", "Bruger I mine data til reklamer?",
-                     "Do you share data with the police?", "Why do you collect my data?"):
+    for question in (
+        "How do I delete my data?",
+        "cookies",
+        "Bruger I mine data til reklamer?",
+        "Do you share data with the police?",
+        "Why do you collect my data?",
+    ):
         answer = brain.answer(Message(question))
         pieces = [p for p in re.split(r"\s*…\s*", answer.quote) if len(p) > 15]
         assert pieces and all(_norm(p).strip(" .,;:") in policy for p in pieces), answer.quote
@@ -35,7 +40,10 @@ def test_english_question_gets_english_text_and_danish_clause(brain: Brain) -> N
     assert "privacy@ciemtech.com" in answer.text
     assert "section 5.3" in answer.text or "section 11" in answer.text
     assert "23 September 2017" in answer.text and "Danish version prevails" in answer.text
-    assert answer.quote in answer.text.replace("> ", "").replace("\n", " ") or answer.quote[:80] in answer.text
+    assert (
+        answer.quote in answer.text.replace("> ", "").replace("\n", " ")
+        or answer.quote[:80] in answer.text
+    )
 
 
 def test_danish_question_gets_danish_text(brain: Brain) -> None:
@@ -47,8 +55,14 @@ def test_danish_question_gets_danish_text(brain: Brain) -> None:
 @pytest.mark.parametrize(
     ("question", "route"),
     [
-        ("I applied for a job last year, please tell me how to get my CV deleted", "jobs@ciemtech.com"),
-        ("I bought shoes from a web shop built on CiemTech, how do I get them to delete my data?", "site-owner"),
+        (
+            "I applied for a job last year, please tell me how to get my CV deleted",
+            "jobs@ciemtech.com",
+        ),
+        (
+            "I bought shoes from a web shop built on CiemTech, how do I get them to delete my data?",
+            "site-owner",
+        ),
         ("How do I unsubscribe from your marketing emails?", "unsubscribe"),
         ("What is your postal address for privacy requests?", "postal"),
         ("Can I change my details myself?", "account-settings"),
@@ -72,7 +86,16 @@ def test_a_formal_request_is_flagged_in_the_answer(brain: Brain) -> None:
 
 def test_json_contract(brain: Brain) -> None:
     data = brain.answer(Message("How do I delete my data?")).to_json()
-    assert {"question", "lang", "answered", "sections", "quote", "contacts", "request", "text"} <= set(data)
+    assert {
+        "question",
+        "lang",
+        "answered",
+        "sections",
+        "quote",
+        "contacts",
+        "request",
+        "text",
+    } <= set(data)
     assert data["answered"] is True and data["request"] is None
     assert all(set(s) == {"id", "title", "score"} for s in data["sections"])
     assert data["policy"]["effective_date"] == "2017-09-23"

@@ -65,7 +65,10 @@ def test_contacts_date_and_hash(policy_source: str) -> None:
 
 
 def test_a_changed_policy_is_parsed_without_code_change(policy_source: str) -> None:
-    changed = policy_source.replace("23. sept 2017", "1. maj 2026") + "\n\n17. Nyt afsnit\n\nNy tekst her.\n"
+    changed = (
+        policy_source.replace("23. sept 2017", "1. maj 2026")
+        + "\n\n17. Nyt afsnit\n\nNy tekst her.\n"
+    )
     policy = parse_policy(changed)
     assert policy.effective_date == date(2026, 5, 1)
     assert policy.ids[-1] == "17" and policy.section("17").plain == "Ny tekst her."

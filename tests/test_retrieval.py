@@ -28,7 +28,9 @@ def top(brain: Brain, question: str, n: int = 1) -> list[str]:
         ("Where are my data stored?", {"5.1"}),
     ],
 )
-def test_questions_in_both_languages_find_their_clause(brain: Brain, question: str, gold: set[str]) -> None:
+def test_questions_in_both_languages_find_their_clause(
+    brain: Brain, question: str, gold: set[str]
+) -> None:
     assert set(top(brain, question, 2)) & gold
 
 
@@ -42,13 +44,20 @@ def test_questions_in_both_languages_find_their_clause(brain: Brain, question: s
         ("hvad bruger i mine oplysninger til", {"4"}),
     ],
 )
-def test_typos_and_missing_danish_letters_are_survived(brain: Brain, question: str, gold: set[str]) -> None:
+def test_typos_and_missing_danish_letters_are_survived(
+    brain: Brain, question: str, gold: set[str]
+) -> None:
     assert set(top(brain, question, 3)) & gold
 
 
 @pytest.mark.parametrize(
     ("question", "section"),
-    [("what does 8.6 say?", "8.6"), ("afsnit 11", "11"), ("§ 5.3", "5.3"), ("section 9 please", "9")],
+    [
+        ("what does 8.6 say?", "8.6"),
+        ("afsnit 11", "11"),
+        ("§ 5.3", "5.3"),
+        ("section 9 please", "9"),
+    ],
 )
 def test_a_named_section_is_that_section(brain: Brain, question: str, section: str) -> None:
     assert top(brain, question) == [section]
@@ -61,8 +70,14 @@ def test_gdpr_article_numbers_are_not_policy_sections(brain: Brain) -> None:
 
 @pytest.mark.parametrize(
     "question",
-    ["How do I reset my password?", "What are your prices?", "Can I get a refund?",
-     "What's the weather in Vejle tomorrow?", "Hvad koster jeres abonnement?", "asdf qwerty"],
+    [
+        "How do I reset my password?",
+        "What are your prices?",
+        "Can I get a refund?",
+        "What's the weather in Vejle tomorrow?",
+        "Hvad koster jeres abonnement?",
+        "asdf qwerty",
+    ],
 )
 def test_questions_the_policy_does_not_cover_are_declined(brain: Brain, question: str) -> None:
     answer = brain.answer(Message(question))
@@ -73,9 +88,15 @@ def test_questions_the_policy_does_not_cover_are_declined(brain: Brain, question
 
 @pytest.mark.parametrize(
     ("question", "lang"),
-    [("How do I delete my data?", "en"), ("Hvordan sletter jeg mine data?", "da"),
-     ("hvad taeller som personoplysninger", "da"), ("datatilsynet", "da"), ("cookies?", "en"),
-     ("retskendelse", "da"), ("processing purposes", "en")],
+    [
+        ("How do I delete my data?", "en"),
+        ("Hvordan sletter jeg mine data?", "da"),
+        ("hvad taeller som personoplysninger", "da"),
+        ("datatilsynet", "da"),
+        ("cookies?", "en"),
+        ("retskendelse", "da"),
+        ("processing purposes", "en"),
+    ],
 )
 def test_language_is_detected(brain: Brain, question: str, lang: str) -> None:
     assert brain.answer(Message(question)).lang == lang
