@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 
-import snowballstemmer
+import Stemmer as pystemmer
 
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
 _FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ß": "ss", "’": "'"})
@@ -39,8 +39,8 @@ class Stemmer:
     """Snowball stemming in English and Danish, returning folded, squashed keys."""
 
     def __init__(self) -> None:
-        self._en: Callable[[str], str] = snowballstemmer.stemmer("english").stemWord
-        self._da: Callable[[str], str] = snowballstemmer.stemmer("danish").stemWord
+        self._en: Callable[[str], str] = pystemmer.Stemmer("english").stemWord
+        self._da: Callable[[str], str] = pystemmer.Stemmer("danish").stemWord
         self.key = lru_cache(maxsize=65536)(self._key)
 
     def _key(self, word: str, lang: str) -> str:
