@@ -122,6 +122,8 @@ class Composer:
             if ranking.named_section == top
             else (info.answer_da if lang == "da" else info.answer_en)
         )
+        if top in kn.who_asks_sections and not any(m.concept.role for m in ranking.concepts):
+            notes.append(kn.message(lang, "other_cases"))
         if request:
             notes.append(
                 kn.message(lang, "request_noted", kind=kn.kinds.get(lang, {}).get(request, request))

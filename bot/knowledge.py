@@ -69,6 +69,7 @@ class Knowledge:
     kinds: dict[str, dict[str, str]]
     stopwords: dict[str, frozenset[str]]
     requests: dict[str, Any]
+    who_asks_sections: frozenset[str] = frozenset()
 
     def message(self, lang: str, key: str, **values: object) -> str:
         return self.messages[lang if lang in self.messages else "en"][key].format(**values)
@@ -163,6 +164,7 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
         kinds=messages.get("kinds", {}),
         stopwords=stopwords,
         requests=requests,
+        who_asks_sections=frozenset(_strings(messages.get("who_asks", {}).get("sections", []), "messages.toml who_asks")),
     )
 
 

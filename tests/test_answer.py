@@ -99,3 +99,10 @@ def test_json_contract(brain: Brain) -> None:
     assert data["answered"] is True and data["request"] is None
     assert all(set(s) == {"id", "title", "score"} for s in data["sections"])
     assert data["policy"]["effective_date"] == "2017-09-23"
+
+
+def test_when_who_asks_is_unknown_the_other_cases_are_named(brain: Brain) -> None:
+    general = brain.answer(Message("How do I delete my data?"))
+    assert "jobs@ciemtech.com" in general.text and "site's owner" in general.text
+    applicant = brain.answer(Message("I applied for a job, how do I get my CV deleted?"))
+    assert "Other cases" not in applicant.text and applicant.contacts[0] == "jobs@ciemtech.com"
