@@ -66,12 +66,12 @@ class RequestDetector:
 
     def _sentence(self, sentence: str, text: str) -> Detection:
         tokens = self.vocabulary.analyse(sentence)
-        matches = [m for m in self.matcher.match(tokens) if not self._negated(m, tokens)]
+        matches = _longest([m for m in self.matcher.match(tokens) if not self._negated(m, tokens)])
         names = {m.concept.name for m in matches}
         kinds = [k for k in self.order if f"k:{k}" in names or f"p:{k}" in names]
         if not kinds:
             return Detection(None)
-        if "m:hypothetical" in names:
+        if "m:hypothetical" in names and not self._polite_not_hypothetical(matches):
             return Detection(None, sentence, "hypothetical")
         kind = kinds[0]
         asked = sentence.endswith("?") or self._asks(text, sentence)
@@ -102,11 +102,18 @@ class RequestDetector:
                 return name[2:]
         return None
 
+    @staticmethod
+    def _polite_not_hypothetical(matches: Sequence[Match]) -> bool:
+        """`Vil I rette det?` / `Would you delete it?` ask us to act, though "ville I" and
+        "would you" can also open a hypothetical: where both start together, politeness wins."""
+        starts = {m.concept.name: m.positions[0] for m in matches}
+        return "m:polite" in starts and starts.get("m:hypothetical") == starts["m:polite"]
+
     def _clause_imperative(self, sentence: str) -> bool:
         """`Mit firmanavn står forkert, ret det til ...`: a later clause opens with a kind phrase."""
         for clause in _CLAUSE.split(sentence)[1:]:
             tokens = self.vocabulary.analyse(clause)
-            if tokens and self._leader(tokens, self.matcher.match(tokens)) == "kind":
+            if tokens and self._leader(tokens, self.matcher.match(tokens)) in ("kind", "imperative"):
                 return True
         return False
 
@@ -131,6 +138,20 @@ class RequestDetector:
 
     def _names(self, tokens: Sequence[Token]) -> set[str]:
         return {m.concept.name for m in self.matcher.match(tokens)}
+
+
+def _longest(matches: list[Match]) -> list[Match]:
+    """Drop a kind phrase inside a longer one of another kind: in "min ret til sletning"
+    ("my right to erasure") the word "ret" ("correct!") is not a rectification."""
+    kinds = [m for m in matches if m.concept.name.startswith(("k:", "p:"))]
+    inside = {
+        id(m)
+        for m in kinds
+        for other in kinds
+        if other is not m and set(m.positions) < set(other.positions)
+        and other.concept.name[2:] != m.concept.name[2:]
+    }
+    return [m for m in matches if id(m) not in inside]
 
 
 def request_phrases(spec: Mapping[str, Any]) -> list[str]:

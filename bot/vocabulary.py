@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -97,7 +98,7 @@ class Vocabulary:
                 if other is not None:
                     return Token(word, keys | other[0], 1.0, stop)
             return Token(word, keys, 1.0, stop)
-        mended = self._decompound(form) or self._fuzzy(form, self._choices, MIN_FUZZY_LEN)
+        mended = self._hyphenated(word) or self._decompound(form) or self._fuzzy(form, self._choices, MIN_FUZZY_LEN)
         if mended is None:
             return Token(word, keys, 1.0, stop)
         extra, trust = mended
@@ -112,6 +113,13 @@ class Vocabulary:
         if found is None:
             return None
         return self._keys_of(found[0]), 0.6 + 0.4 * (found[1] - FUZZY_CUTOFF) / (100 - FUZZY_CUTOFF)
+
+    def _hyphenated(self, word: str) -> tuple[frozenset[str], float] | None:
+        """`Google-knappen` -> the keys of `google` and of `knappen`."""
+        parts = [p for p in re.split(r"[-’']", word) if p]
+        if len(parts) < 2:
+            return None
+        return frozenset(k for p in parts for k in self._token(p, None).keys), 0.9
 
     def _decompound(self, form: str) -> tuple[frozenset[str], float] | None:
         """`opbevaringsperiode` -> keys of `opbevaring` and `periode` (linking s/e dropped)."""
