@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import re
@@ -15,6 +16,8 @@ from typing import Any, Final, TextIO
 
 NO_ID: Final = "-"
 _work_id: ContextVar[str] = ContextVar("privacybot_work_id", default=NO_ID)
+_PREFIX: Final = secrets.token_hex(3)
+_counter = itertools.count(1)
 
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@([\w-]+(?:\.[\w-]+)+)", re.UNICODE)
 # Phone numbers, CPR numbers, account and card numbers: six or more digits, maybe grouped.
@@ -30,8 +33,9 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 def new_id() -> str:
-    """A short random id for one unit of work (an HTTP request, a mail, a Slack event)."""
-    return secrets.token_hex(6)
+    """A short id for one unit of work (an HTTP request, a mail, a Slack event): a random
+    prefix per process and a counter, so ids are unique across processes and cheap to make."""
+    return f"{_PREFIX}{next(_counter):06x}"
 
 
 def current_id() -> str:
@@ -60,7 +64,7 @@ def work(work_id: str | None = None) -> Iterator[str]:
 
 
 def mask_address(address: str) -> str:
-    """"jane.doe@corp.co" -> "j***@corp.co"; anything without an @ becomes "***"."""
+    """Mask an address: jane.doe@corp.co -> j***@corp.co; without an @ it becomes ***."""
     local, at, domain = address.strip().rpartition("@")
     if not at or not local:
         return "***"

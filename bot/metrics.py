@@ -68,10 +68,32 @@ class Metrics:
             ["sha256", "effective_date"], registry=r,
         )  # fmt: skip
 
+        # label children by their label values: `labels()` costs more than the update itself
+        self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
+
+    def _pair(self, key: tuple[str, ...]) -> tuple[Counter, Histogram]:
+        pair = self._children.get(key)
+        if pair is None:
+            if key[0] == "http":
+                pair = (self.http_requests.labels(*key[1:]), self.http_seconds.labels(key[1]))
+            else:
+                pair = (self.answers.labels(*key[1:]), self.answer_seconds.labels(key[1]))
+            self._children[key] = pair
+        return pair
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and its latency."""
+        counter, histogram = self._pair(("http", route, method, str(status)))
+        counter.inc()
+        histogram.observe(seconds)
+
     def answer(self, channel: str, answered: bool, seconds: float) -> None:
         """Count one answer (or abstention) from a door and its latency."""
-        self.answers.labels(channel, "answered" if answered else "abstained").inc()
-        self.answer_seconds.labels(channel).observe(seconds)
+        counter, histogram = self._pair(
+            ("answer", channel, "answered" if answered else "abstained")
+        )
+        counter.inc()
+        histogram.observe(seconds)
 
     def ticket(self, kind: str, channel: str) -> None:
         """Count one escalation ticket created."""

@@ -113,7 +113,10 @@ class RequestDetector:
         """`Mit firmanavn står forkert, ret det til ...`: a later clause opens with a kind phrase."""
         for clause in _CLAUSE.split(sentence)[1:]:
             tokens = self.vocabulary.analyse(clause)
-            if tokens and self._leader(tokens, self.matcher.match(tokens)) in ("kind", "imperative"):
+            if tokens and self._leader(tokens, self.matcher.match(tokens)) in (
+                "kind",
+                "imperative",
+            ):
                 return True
         return False
 
@@ -148,7 +151,8 @@ def _longest(matches: list[Match]) -> list[Match]:
         id(m)
         for m in kinds
         for other in kinds
-        if other is not m and set(m.positions) < set(other.positions)
+        if other is not m
+        and set(m.positions) < set(other.positions)
         and other.concept.name[2:] != m.concept.name[2:]
     }
     return [m for m in matches if id(m) not in inside]

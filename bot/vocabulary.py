@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -98,7 +98,11 @@ class Vocabulary:
                 if other is not None:
                     return Token(word, keys | other[0], 1.0, stop)
             return Token(word, keys, 1.0, stop)
-        mended = self._hyphenated(word) or self._decompound(form) or self._fuzzy(form, self._choices, MIN_FUZZY_LEN)
+        mended = (
+            self._hyphenated(word)
+            or self._decompound(form)
+            or self._fuzzy(form, self._choices, MIN_FUZZY_LEN)
+        )
         if mended is None:
             return Token(word, keys, 1.0, stop)
         extra, trust = mended
