@@ -1,0 +1,285 @@
+"""The one way out for mail: SMTP, else .eml files; a failed send waits in the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import ssl
+import unicodedata
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.utils import format_datetime, getaddresses
+from pathlib import Path
+from typing import Final
+
+import aiosmtplib
+
+from bot.config import Settings
+from bot.errors import MailError
+from bot.store import OutboxItem, Store
+
+log = logging.getLogger(__name__)
+
+BACKOFF_START: Final = timedelta(minutes=1)
+BACKOFF_CAP: Final = timedelta(hours=6)
+MAX_HEADER: Final = 200  # characters of a user-derived header value
+BOT_HEADER: Final = "X-Privacy-Bot"
+AUTO_VALUES: Final = frozenset({"auto-generated", "auto-replied"})
+SMTP_POLICY: Final = policy.SMTP  # policy.default with CRLF line ends, as sent on the wire
+_PURPOSE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
+_BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# a failure of the connection as a whole, after which the other queued messages wait
+_CONNECTION_ERRORS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError, OSError)
+
+
+def utcnow() -> datetime:
+    """The default clock."""
+    return datetime.now(UTC)
+
+
+def safe_header(text: str | None, limit: int = MAX_HEADER) -> str:
+    """`text` fit for a header value: control and line-break characters become spaces,
+    runs of spaces collapse, and it is cut to `limit` characters (ending in "…")."""
+    chars = (
+        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI else c
+        for c in text or ""
+    )
+    cleaned = " ".join("".join(chars).split())
+    if len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1].rstrip() + "…"
+    return cleaned
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failed attempt: 1 min doubling, capped at 6 h."""
+    if attempts < 1:
+        return BACKOFF_START
+    return min(BACKOFF_START * (1 << min(attempts - 1, 20)), BACKOFF_CAP)
+
+
+def describe(exc: BaseException) -> str:
+    """A short account of a failure fit for logs and the outbox: no addresses, no bodies."""
+    code = getattr(exc, "code", None)
+    raw = getattr(exc, "message", None)
+    raw = raw if isinstance(raw, str) and raw else str(exc)
+    text = _ADDRESS.sub("<address>", " ".join(raw.split()))[:160]
+    name = type(exc).__name__
+    return f"{name} {code}: {text}" if isinstance(code, int) else f"{name}: {text}"
+
+
+class Mailer:
+    """Sends every outgoing message, stamped as the bot's own, and never drops one.
+
+    With `settings.smtp` set, mail goes through that relay (TLS or STARTTLS, login when a
+    username is configured); a failed send is queued in the store's outbox and retried by
+    `flush()` with exponential backoff. With no SMTP configured, each message is written as
+    an .eml file into `settings.outbox_dir`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        timeout: float = 30.0,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self._clock = clock
+        self._timeout = timeout
+        self._tls_context = tls_context
+        self._flush_lock = asyncio.Lock()
+
+    def stamp(self, message: EmailMessage, *, purpose: str) -> EmailMessage:
+        """Give `message` the headers every outgoing message carries; returns it."""
+        if not _PURPOSE.match(purpose):
+            raise ValueError(f"purpose must be a short lower-case token, not {purpose!r}")
+        domain = self.settings.message_id_domain
+        current = str(message.get("Message-ID", ""))
+        if not current.endswith(f"@{domain}>"):
+            del message["Message-ID"]
+            message["Message-ID"] = f"<{uuid.uuid4()}@{domain}>"
+        if "Date" not in message:
+            message["Date"] = format_datetime(self._clock().astimezone(UTC))
+        del message["From"]
+        message["From"] = self.settings.mail_from
+        if str(message.get("Auto-Submitted", "")).strip().lower() not in AUTO_VALUES:
+            del message["Auto-Submitted"]
+            message["Auto-Submitted"] = "auto-generated"
+        del message[BOT_HEADER]
+        message[BOT_HEADER] = purpose
+        return message
+
+    async def send(self, message: EmailMessage, *, purpose: str) -> int | None:
+        """Deliver `message` (to its To, Cc and Bcc; Bcc is removed). Returns None when it was
+        delivered or written, else the outbox id under which it waits for `flush()`."""
+        self.stamp(message, purpose=purpose)
+        recipients = tuple(
+            addr for _, addr in getaddresses([str(v) for v in _all_recipients(message)]) if addr
+        )
+        if not recipients:
+            raise ValueError("an outgoing message needs at least one recipient")
+        del message["Bcc"]
+        data = message.as_bytes(policy=SMTP_POLICY)
+        try:
+            await self._deliver_one(data, recipients, str(message["Message-ID"]))
+        except MailError as exc:
+            now = self._clock()
+            retry_at = now + backoff(1)
+            mail_id = await self.store.enqueue_mail(
+                message=data, recipients=recipients, purpose=purpose, next_attempt_at=retry_at
+            )
+            await self.store.mark_mail_failed(mail_id, str(exc), retry_at)
+            log.warning("mail %s queued as outbox #%d, retry at %s: %s",
+                        purpose, mail_id, retry_at.isoformat(timespec="seconds"), exc)  # fmt: skip
+            return mail_id
+        return None
+
+    async def flush(self, limit: int = 100) -> int:
+        """Retry the outbox messages that are due; returns how many were delivered now."""
+        async with self._flush_lock:
+            items = await self.store.due_mail(self._clock(), limit)
+            if not items:
+                return 0
+            if self.settings.smtp is None:
+                return await self._flush_files(items)
+            return await self._flush_smtp(items)
+
+    async def _flush_files(self, items: list[OutboxItem]) -> int:
+        delivered = 0
+        for item in items:
+            try:
+                await self._write_eml(item.message, _message_id(item.message))
+            except MailError as exc:
+                await self._failed(item, exc)
+                break  # the folder is not writable: the rest wait too
+            await self.store.mark_mail_sent(item.id, self._clock())
+            delivered += 1
+        return delivered
+
+    async def _flush_smtp(self, items: list[OutboxItem]) -> int:
+        delivered = 0
+        client: aiosmtplib.SMTP | None = None
+        try:
+            for item in items:
+                try:
+                    if client is None:
+                        client = await self._connect()
+                    await self._sendmail(client, item.recipients, item.message)
+                except MailError as exc:
+                    await self._failed(item, exc)
+                    if client is None or not client.is_connected:
+                        break  # the relay is unreachable: the others wait for the next flush
+                    continue
+                await self.store.mark_mail_sent(item.id, self._clock())
+                delivered += 1
+        finally:
+            if client is not None:
+                await _quit(client)
+        if delivered:
+            log.info("outbox: delivered %d of %d due message(s)", delivered, len(items))
+        return delivered
+
+    async def _failed(self, item: OutboxItem, exc: MailError) -> None:
+        retry_at = self._clock() + backoff(item.attempts + 1)
+        await self.store.mark_mail_failed(item.id, str(exc), retry_at)
+        log.warning("outbox #%d (%s) failed attempt %d, retry at %s: %s", item.id, item.purpose,
+                    item.attempts + 1, retry_at.isoformat(timespec="seconds"), exc)  # fmt: skip
+
+    async def _deliver_one(self, data: bytes, recipients: tuple[str, ...], message_id: str) -> None:
+        if self.settings.smtp is None:
+            await self._write_eml(data, message_id)
+            return
+        client = await self._connect()
+        try:
+            await self._sendmail(client, recipients, data)
+        finally:
+            await _quit(client)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        smtp = self.settings.smtp
+        if smtp is None:
+            raise MailError("no SMTP relay is configured (SMTP_URL)")
+        client = aiosmtplib.SMTP(
+            hostname=smtp.host,
+            port=smtp.port,
+            username=smtp.username,
+            password=smtp.password,
+            use_tls=smtp.use_tls,
+            start_tls=smtp.start_tls,
+            timeout=self._timeout,
+            tls_context=self._tls_context,
+        )
+        try:
+            await client.connect()  # logs in too when a username is set
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise MailError(f"connect to the SMTP relay: {describe(exc)}") from None
+        return client
+
+    async def _sendmail(self, client: aiosmtplib.SMTP, to: tuple[str, ...], data: bytes) -> None:
+        try:
+            refused, _ = await client.sendmail(self.settings.mail_from, list(to), data)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            if isinstance(exc, _CONNECTION_ERRORS):
+                client.close()
+            raise MailError(describe(exc)) from None
+        if refused:  # the others got it: retrying would send it to them twice
+            log.warning("SMTP relay refused %d of %d recipient(s)", len(refused), len(to))
+
+    async def _write_eml(self, data: bytes, message_id: str) -> Path:
+        try:
+            return await asyncio.to_thread(
+                write_eml, self.settings.outbox_dir, data, message_id, self._clock()
+            )
+        except OSError as exc:
+            raise MailError(f"write to the outbox folder: {describe(exc)}") from None
+
+
+def write_eml(folder: Path, data: bytes, message_id: str, now: datetime) -> Path:
+    """Write one message atomically (temp file, fsync, rename); only the owner may read it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    name = f"{now.astimezone(UTC):%Y%m%dT%H%M%S%fZ}-{digest}.eml"
+    final = folder / name
+    tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final
+
+
+def _all_recipients(message: EmailMessage) -> list[object]:
+    return [v for name in ("To", "Cc", "Bcc") for v in message.get_all(name, [])]
+
+
+def _message_id(data: bytes) -> str:
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(data)
+    return str(headers.get("Message-ID") or hashlib.sha256(data).hexdigest())
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    if not client.is_connected:
+        client.close()
+        return
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
