@@ -10,9 +10,11 @@ from typing import Any
 from bot.knowledge import Knowledge
 from bot.policy import Paragraph
 from bot.retrieval import Ranking
-from bot.text import Stemmer
+from bot.text import Stemmer, words
 
 MAX_QUOTE = 700  # characters; a longer paragraph is cut to its best sentences with "…"
+MAX_DIRECT = 2  # sentences of a section's direct answer kept when it has more
+RELATED = 0.75  # a runner-up section at least this close to the top one is named as related
 HUMAN_ROUTE = "privacy@ciemtech.com"
 _SENTENCE = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÆØÅ\"“(0-9])|\n+")
 _MONTHS = {
@@ -88,6 +90,10 @@ class Composer:
         for section in knowledge.policy.sections:
             for p in section.paragraphs:
                 self._para_keys[(section.id, p.index)] = stemmer.parts(p.plain, "da")
+        self._concept_keys = {
+            c.name: frozenset(k for t in (*c.en, *c.da) for w in words(t) for k in stemmer.keys(w))
+            for c in knowledge.concepts
+        }
 
     def title(self, section_id: str, lang: str) -> str:
         if lang == "en":
@@ -120,7 +126,7 @@ class Composer:
         direct = (
             kn.message(lang, "section_lookup", section=top, title=refs[0].title)
             if ranking.named_section == top
-            else (info.answer_da if lang == "da" else info.answer_en)
+            else self.focus(info.answer_da if lang == "da" else info.answer_en, lang, ranking)
         )
         if top in kn.who_asks_sections and not any(m.concept.role for m in ranking.concepts):
             notes.append(kn.message(lang, "other_cases"))
@@ -131,13 +137,13 @@ class Composer:
         if confidence < 0.5:
             notes.append(kn.message(lang, "low_confidence"))
         route_lines = tuple(kn.routes[r].how(lang) for r in contacts)
-        related = [r.id for r in refs[1:3] if r.score >= 0.6]
+        related = [r.id for r in refs[1:3] if r.score >= RELATED]
         parts = [direct, *notes]
         if route_lines:
             parts.append(
                 kn.message(lang, "route_heading") + ":\n" + "\n".join(f"- {x}" for x in route_lines)
             )
-        label = paragraph.anchor if paragraph.label else top
+        label = f"{top}, {paragraph.label}" if paragraph.label else top
         parts.append(
             kn.message(lang, "clause_heading", section=label, title=refs[0].title) + ":\n"
             + "\n".join(f"> {line}" for line in quote.splitlines()) + "\n"
@@ -173,6 +179,21 @@ class Composer:
         margin = 1.0 - (ranking.hits[1].score if len(ranking.hits) > 1 else 0.0)
         evidence = min(ranking.relevance / 2.0, 1.0)
         return round(min(1.0, 0.5 * evidence + 0.5 * min(1.0, 0.4 + margin * 2)), 3)
+
+    def focus(self, answer: str, lang: str, ranking: Ranking) -> str:
+        """The sentences of a section's direct answer that speak to the question (at most
+        MAX_DIRECT, in their order); the first ones when none does in particular."""
+        sentences = [x.strip() for x in _SENTENCE.split(answer) if x.strip()]
+        if len(sentences) <= MAX_DIRECT:
+            return answer
+        asked = set(ranking.terms).union(
+            *(self._concept_keys[m.concept.name] for m in ranking.concepts)
+        )
+        scores = [len(asked & set(self.stemmer.parts(x, lang))) for x in sentences]
+        if not any(scores):
+            return " ".join(sentences[:MAX_DIRECT])
+        best = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))[:MAX_DIRECT]
+        return " ".join(sentences[i] for i in sorted(best) if scores[i] or i == min(best))
 
     def best_paragraph(self, section_id: str, terms: dict[str, float]) -> Paragraph:
         section = self.knowledge.policy.section(section_id)
