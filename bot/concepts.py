@@ -34,11 +34,12 @@ class Match:
     positions: tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity
 class _Phrase:
     concept: Concept
     parts: tuple[frozenset[str], ...]
     also: tuple[tuple[frozenset[str], ...], ...] = ()  # "samtykke + gælder ikke": anywhere
+    rest: tuple[frozenset[str], ...] = ()  # every word but the first: each must be in the question
 
 
 class ConceptMatcher:
@@ -61,7 +62,9 @@ class ConceptMatcher:
                 if not parts or (skip_stopwords and all(w in stopwords for w in words(head))):
                     continue
                 also = tuple(tuple(frozenset(stemmer.keys(w)) for w in words(r)) for r in rest)
-                phrase = _Phrase(concept, parts, tuple(a for a in also if a))
+                also = tuple(a for a in also if a)
+                rest = (*parts[1:], *(part for extra in also for part in extra))
+                phrase = _Phrase(concept, parts, also, rest)
                 for key in parts[0]:
                     self._by_first.setdefault(key, []).append(phrase)
         self.words = tuple(t for c in concepts for t in (*c.en, *c.da))
@@ -76,9 +79,12 @@ class ConceptMatcher:
     def match(self, tokens: Sequence[Token]) -> list[Match]:
         """The concepts present, best-read first; one Match per concept."""
         found: dict[str, Match] = {}
+        present = frozenset().union(*(t.keys for t in tokens))
         for start, token in enumerate(tokens):
-            candidates = {id(p): p for k in token.keys for p in self._by_first.get(k, ())}
-            for phrase in candidates.values():
+            candidates = [p for k in token.keys for p in self._by_first.get(k, ())]
+            for phrase in dict.fromkeys(candidates) if len(token.keys) > 1 else candidates:
+                if any(part.isdisjoint(present) for part in phrase.rest):
+                    continue
                 positions = self._locate(phrase, tokens, start)
                 if positions is None:
                     continue

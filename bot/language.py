@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping
+from functools import lru_cache
 
 from bot.text import fold, squash, words
 
@@ -30,6 +31,7 @@ class LanguageDetector:
             total = sum(counts.values()) + 20_000
             self._logp[lang] = {t: math.log((c + 1) / total) for t, c in counts.items()}
             self._unseen[lang] = math.log(1 / total)
+        self._word = lru_cache(maxsize=65536)(self._evidence)
 
     def scores(self, text: str) -> dict[str, float]:
         """Log-evidence for each language (higher is more likely)."""
@@ -38,14 +40,21 @@ class LanguageDetector:
         if any(ch in text.lower() for ch in "æøå"):
             out["da"] += 4.0
         for word in tokens:
-            key = squash(fold(word))
-            in_en, in_da = key in self._stop["en"], key in self._stop["da"]
-            if in_en != in_da:
-                out["en" if in_en else "da"] += 3.0
-            grams = _trigrams(word)
-            for lang in LANGS:
-                table, unseen = self._logp[lang], self._unseen[lang]
-                out[lang] += sum(table.get(g, unseen) for g in grams) / max(len(grams), 1) * 2
+            for lang, value in self._word(word).items():
+                out[lang] += value
+        return out
+
+    def _evidence(self, word: str) -> dict[str, float]:
+        """One word's log-evidence for each language (cached per word)."""
+        key = squash(fold(word))
+        in_en, in_da = key in self._stop["en"], key in self._stop["da"]
+        grams = _trigrams(word)
+        out = {}
+        for lang in LANGS:
+            table, unseen = self._logp[lang], self._unseen[lang]
+            out[lang] = sum(table.get(g, unseen) for g in grams) / max(len(grams), 1) * 2
+            if in_en != in_da and (lang == "en") == in_en:
+                out[lang] += 3.0
         return out
 
     def detect(self, text: str, default: str = "en") -> str:

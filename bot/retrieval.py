@@ -84,6 +84,14 @@ class Retriever:
         self.policy_index = BM25(policy_docs)
         self.note_index = BM25(note_docs)
         self.matcher = ConceptMatcher(knowledge.concepts, stem, stopwords=stopwords)
+        self._expansion = {
+            c.name: tuple(
+                dict.fromkeys(
+                    k for t in c.da for k in stem.parts(t, "da") if k in self.policy_index
+                )
+            )
+            for c in knowledge.concepts
+        }
         self.vocabulary.know(
             set(self.policy_index.weights) | set(self.note_index.weights) | self.matcher.keys
         )
@@ -158,10 +166,9 @@ class Retriever:
                 if key in self.policy_index:
                     terms[key] = 1.0
         for match in matches:
-            for term in match.concept.da:
-                for key in self.stemmer.parts(term, "da"):
-                    if key in self.policy_index and key not in terms:
-                        terms[key] = EXPANSION * match.trust
+            for key in self._expansion[match.concept.name]:
+                if key not in terms:
+                    terms[key] = EXPANSION * match.trust
         return terms
 
     def _named_section(self, question: str) -> str | None:
