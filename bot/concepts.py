@@ -57,12 +57,17 @@ class ConceptMatcher:
         self._by_first: dict[str, list[_Phrase]] = {}
         for concept in concepts:
             for term in (t for raw in (*concept.en, *concept.da) for t in expand(raw)):
-                head, *rest = term.split(" + ")
+                head, *extras = term.split(" + ")
                 parts = tuple(frozenset(stemmer.keys(w)) for w in words(head))
                 if not parts or (skip_stopwords and all(w in stopwords for w in words(head))):
                     continue
-                also = tuple(tuple(frozenset(stemmer.keys(w)) for w in words(r)) for r in rest)
-                also = tuple(a for a in also if a)
+                also = tuple(
+                    part
+                    for part in (
+                        tuple(frozenset(stemmer.keys(w)) for w in words(x)) for x in extras
+                    )
+                    if part
+                )
                 rest = (*parts[1:], *(part for extra in also for part in extra))
                 phrase = _Phrase(concept, parts, also, rest)
                 for key in parts[0]:
