@@ -93,6 +93,14 @@ def cmd_check_knowledge(args: argparse.Namespace) -> int:
     print(f"sections.toml: {len(kn.sections)} sections, "
           f"{sum(len(s.questions_en) + len(s.questions_da) for s in kn.sections.values())} sample questions")  # fmt: skip
     print(f"lexicon.toml: {len(kn.concepts)} concepts; routes.toml: {len(kn.routes)} routes")
+    from bot.knowledge import load_tickets_toml
+    from bot.requests import KINDS
+
+    folder = Path(args.knowledge) if getattr(args, "knowledge", None) else None
+    tickets = load_tickets_toml(folder, kinds=KINDS, routes=kn.routes)
+    phrases = sum(len(v) for k, v in tickets.get("on_behalf", {}).items() if k != "except")
+    print(f"tickets.toml: {phrases} on-behalf phrases, "
+          f"{len(tickets.get('route_notes', {}))} route notes, mail in en and da")  # fmt: skip
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The privacy team's commands: `migrate`, `tickets list|show|close|extend` and `outbox flush`."""
+"""The privacy team's commands: `migrate`, `tickets list|show|close|extend|verify` and
+`outbox list|flush|retry`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from bot.config import Settings
 from bot.deadlines import is_overdue
 from bot.errors import NotFound
 from bot.mailer import Mailer
-from bot.store import Store, Ticket, open_store
+from bot.store import OutboxItem, Store, Ticket, open_store
 from bot.ticket_mail import load_ticket_texts
 from bot.tickets import TicketService
 
@@ -52,12 +53,25 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     extend.add_argument("--reason", required=True, help="why (sent to the requester)")
     extend.add_argument("--actor", help="who acts (default: your login name)")
     extend.set_defaults(handler=_run(cmd_extend))
+    verify = actions.add_parser(
+        "verify", help="record that the requester's identity is confirmed (-> open)"
+    )
+    verify.add_argument("ticket_id", metavar="ID")
+    verify.add_argument("--note", required=True, help="how it was confirmed (kept in the history)")
+    verify.add_argument("--actor", help="who acts (default: your login name)")
+    verify.set_defaults(handler=_run(cmd_verify))
 
     outbox = sub.add_parser("outbox", help="the queue of outgoing mail that failed to send")
     outbox_actions = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    mail_list = outbox_actions.add_parser("list", help="queued and dead mail as a table")
+    mail_list.add_argument("--all", action="store_true", help="sent mail too")
+    mail_list.set_defaults(handler=_run(cmd_outbox_list))
     flush = outbox_actions.add_parser("flush", help="retry the queued mail that is due")
     flush.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     flush.set_defaults(handler=_run(cmd_flush))
+    retry = outbox_actions.add_parser("retry", help="queue a dead message again, due now")
+    retry.add_argument("mail_id", metavar="ID", type=int)
+    retry.set_defaults(handler=_run(cmd_retry))
 
 
 @dataclass
@@ -128,9 +142,12 @@ async def cmd_list(args: argparse.Namespace) -> int:
 async def cmd_show(args: argparse.Namespace) -> int:
     async with opened(args) as ctx:
         ticket = await ctx.store.get_ticket(args.ticket_id.strip().upper())
+        mail = await ctx.store.list_mail(ticket_id=ticket.id, include_sent=True) if ticket else []
     if ticket is None:
         raise NotFound(f"no ticket {args.ticket_id.strip()}")
     print(describe(ticket, datetime.now(UTC).date()))
+    if mail:
+        print("\nmail:\n" + "\n".join(f"  {line}" for line in mail_table(mail).splitlines()))
     return 0
 
 
@@ -149,6 +166,29 @@ async def cmd_extend(args: argparse.Namespace) -> int:
         ticket = await ctx.service().extend(args.ticket_id, actor=_actor(args), reason=args.reason)
     told = "; the requester was told" if "@" in ticket.requester else ""
     print(f"{ticket.id} extended: due {ticket.effective_due_date}{told}")
+    return 0
+
+
+async def cmd_verify(args: argparse.Namespace) -> int:
+    async with opened(args) as ctx:
+        ticket = await ctx.service().verify_identity(
+            args.ticket_id, actor=_actor(args), note=args.note
+        )
+    print(f"{ticket.id}: identity verified; status {ticket.status}")
+    return 0
+
+
+async def cmd_outbox_list(args: argparse.Namespace) -> int:
+    async with opened(args) as ctx:
+        found = await ctx.store.list_mail(include_sent=args.all)
+    print(mail_table(found) if found else "the outbox is empty")
+    return 0
+
+
+async def cmd_retry(args: argparse.Namespace) -> int:
+    async with opened(args) as ctx:
+        item = await ctx.store.retry_mail(args.mail_id, datetime.now(UTC))
+    print(f"outbox #{item.id} ({item.purpose}) queued again: the next flush sends it")
     return 0
 
 
@@ -184,6 +224,23 @@ def table(tickets: Sequence[Ticket], today: date) -> str:
         if t.is_open and is_overdue(t.effective_due_date, today):
             due += " OVERDUE"
         rows.append((t.id, t.kind, t.status, due, mask(t.requester)))
+    return aligned(rows)
+
+
+def mail_table(items: Sequence[OutboxItem]) -> str:
+    """Outbox messages as a table: id, purpose, ticket, state, attempts, when, last error."""
+    rows = [("ID", "PURPOSE", "TICKET", "STATE", "ATTEMPTS", "WHEN", "LAST ERROR")]
+    for m in items:
+        when = m.sent_at or m.dead_at or m.next_attempt_at
+        state = "claimed" if m.state == "queued" and m.claimed_by else m.state
+        error = (m.last_error or "-") if m.state != "sent" else "-"
+        rows.append((str(m.id), m.purpose, m.ticket_id or "-", state, str(m.attempts),
+                     _when(when), error[:80]))  # fmt: skip
+    return aligned(rows)
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> str:
+    """Rows as text columns two spaces apart, each as wide as its widest cell."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import string
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,18 @@ from bot.errors import KnowledgeError
 from bot.policy import Policy, parse_policy
 
 POLICY_FILE = "policy.da.md"
+TICKETS_FILE = "tickets.toml"
+# the keys [mail.en] and [mail.da] of tickets.toml must have, and the {placeholders} each may use
+TICKET_MAIL_KEYS: dict[str, frozenset[str]] = {
+    key: frozenset(names.split())
+    for key, names in {
+        "ack_subject": "ticket", "ack_subject_reply": "subject ticket", "greeting": "name",
+        "greeting_anonymous": "", "ack_intro": "kind ticket", "next_heading": "",
+        "identity_step": "", "on_behalf_step": "", "deadline_step": "due",
+        "clause_intro": "section title", "signature": "", "extension_subject": "ticket",
+        "extension_body": "ticket reason received due",
+    }.items()
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -172,3 +186,46 @@ def _check_routes(ids: tuple[str, ...], routes: dict[str, Route], where: str) ->
     unknown = [r for r in ids if r not in routes]
     if unknown:
         raise KnowledgeError(f"{where}: unknown route(s) {unknown}")
+
+
+def load_tickets_toml(
+    folder: Path | None = None, *, kinds: Collection[str], routes: Collection[str] | None = None
+) -> dict[str, Any]:
+    """Read and check tickets.toml (against the request `kinds` and, when given, route ids);
+    raise KnowledgeError naming the file and the key that is wrong."""
+    folder = folder or default_dir()
+    path = folder / TICKETS_FILE
+    raw = _toml(folder, TICKETS_FILE)
+    for name in ("on_behalf", "route_notes", "kind_titles", "mail"):
+        if not isinstance(raw.get(name, {}), dict):
+            raise KnowledgeError(f"{path}: [{name}] must be a table")
+    for key in ("en", "da", "except"):
+        phrases = raw.get("on_behalf", {}).get(key, [])
+        if not isinstance(phrases, list) or not all(isinstance(v, str) for v in phrases):
+            raise KnowledgeError(f"{path}: on_behalf.{key} must be a list of strings")
+    for table, known, what in (("route_notes", routes, "route"), ("kind_titles", kinds, "kind")):
+        for key, value in raw.get(table, {}).items():
+            if known is not None and key not in known:
+                raise KnowledgeError(f"{path}: {table}.{key}: unknown {what} {key!r}")
+            if not isinstance(value, str):
+                raise KnowledgeError(f"{path}: {table}.{key} must be a string")
+    for lang in ("en", "da"):
+        mail = raw.get("mail", {}).get(lang, {})
+        missing = [k for k in TICKET_MAIL_KEYS if not isinstance(mail.get(k), str)]
+        if missing:
+            raise KnowledgeError(f"{path}: [mail.{lang}] lacks {', '.join(missing)}")
+        for key, allowed in TICKET_MAIL_KEYS.items():
+            _check_placeholders(mail[key], allowed, f"{path}: mail.{lang}.{key}")
+    return raw
+
+
+def _check_placeholders(template: str, allowed: frozenset[str], where: str) -> None:
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise KnowledgeError(f"{where}: {exc} (write {{{{ and }}}} for a brace)") from None
+    unknown = sorted({f for f in fields if f not in allowed})
+    if unknown:
+        shown = ", ".join(f"{{{f}}}" for f in unknown)
+        can = ", ".join(f"{{{f}}}" for f in sorted(allowed)) or "none"
+        raise KnowledgeError(f"{where} uses unknown placeholder(s) {shown}; it may use {can}")

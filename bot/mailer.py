@@ -7,10 +7,11 @@ import hashlib
 import logging
 import os
 import re
+import socket
 import ssl
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -23,12 +24,14 @@ import aiosmtplib
 
 from bot.config import Settings
 from bot.errors import MailError
-from bot.store import OutboxItem, Store
+from bot.store import OutboxItem, Outgoing, Store
 
 log = logging.getLogger(__name__)
 
 BACKOFF_START: Final = timedelta(minutes=1)
 BACKOFF_CAP: Final = timedelta(hours=6)
+MAX_ATTEMPTS: Final = 20  # then the message is `dead`: about 3 days of retries with backoff()
+CLAIM_BATCH: Final = 5  # outbox messages claimed at a time by flush()
 MAX_HEADER: Final = 200  # characters of a user-derived header value
 BOT_HEADER: Final = "X-Privacy-Bot"
 AUTO_VALUES: Final = frozenset({"auto-generated", "auto-replied"})
@@ -65,6 +68,11 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_START * (1 << min(attempts - 1, 20)), BACKOFF_CAP)
 
 
+def worker_name() -> str:
+    """This mailer's name on its outbox claims: host, process and a random part."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
 def describe(exc: BaseException) -> str:
     """A short account of a failure fit for logs and the outbox: no addresses, no bodies."""
     code = getattr(exc, "code", None)
@@ -80,8 +88,12 @@ class Mailer:
 
     With `settings.smtp` set, mail goes through that relay (TLS or STARTTLS, login when a
     username is configured); a failed send is queued in the store's outbox and retried by
-    `flush()` with exponential backoff. With no SMTP configured, each message is written as
-    an .eml file into `settings.outbox_dir`.
+    `flush()` with exponential backoff, until it is `dead` after MAX_ATTEMPTS. With no SMTP
+    configured, each message is written as an .eml file into `settings.outbox_dir`.
+
+    `flush()` claims the messages it sends (a lease of `lease_seconds`, long enough to send a
+    batch through a slow relay), so several workers can flush one outbox: each message goes
+    out once, and one whose worker died is retried once the lease has run out.
     """
 
     def __init__(
@@ -92,9 +104,13 @@ class Mailer:
         clock: Callable[[], datetime] = utcnow,
         timeout: float = 30.0,
         tls_context: ssl.SSLContext | None = None,
+        worker: str | None = None,
+        lease_seconds: int | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.worker = worker or worker_name()
+        self.lease_seconds = lease_seconds or max(300, int(6 * timeout * CLAIM_BATCH))
         self._clock = clock
         self._timeout = timeout
         self._tls_context = tls_context
@@ -120,9 +136,9 @@ class Mailer:
         message[BOT_HEADER] = purpose
         return message
 
-    async def send(self, message: EmailMessage, *, purpose: str) -> int | None:
-        """Deliver `message` (to its To, Cc and Bcc; Bcc is removed). Returns None when it was
-        delivered or written, else the outbox id under which it waits for `flush()`."""
+    def prepare(self, message: EmailMessage, *, purpose: str) -> Outgoing:
+        """`message` stamped and as sent on the wire, with its envelope (To, Cc and Bcc; Bcc
+        is removed), ready to queue: a retry sends the same bytes and Message-ID."""
         self.stamp(message, purpose=purpose)
         recipients = tuple(
             addr for _, addr in getaddresses([str(v) for v in _all_recipients(message)]) if addr
@@ -130,71 +146,78 @@ class Mailer:
         if not recipients:
             raise ValueError("an outgoing message needs at least one recipient")
         del message["Bcc"]
-        data = message.as_bytes(policy=SMTP_POLICY)
+        return Outgoing(message.as_bytes(policy=SMTP_POLICY), recipients, purpose, self._clock())
+
+    async def send(self, message: EmailMessage, *, purpose: str) -> int | None:
+        """Deliver `message` (to its To, Cc and Bcc; Bcc is removed). Returns None when it was
+        delivered or written, else the outbox id under which it waits for `flush()`."""
+        out = self.prepare(message, purpose=purpose)
         try:
-            await self._deliver_one(data, recipients, str(message["Message-ID"]))
+            await self._deliver_one(out.message, out.recipients, str(message["Message-ID"]))
         except MailError as exc:
             now = self._clock()
             retry_at = now + backoff(1)
             mail_id = await self.store.enqueue_mail(
-                message=data, recipients=recipients, purpose=purpose, next_attempt_at=retry_at
-            )
+                message=out.message, recipients=out.recipients, purpose=purpose,
+                next_attempt_at=retry_at,
+            )  # fmt: skip
             await self.store.mark_mail_failed(mail_id, str(exc), retry_at)
             log.warning("mail %s queued as outbox #%d, retry at %s: %s",
                         purpose, mail_id, retry_at.isoformat(timespec="seconds"), exc)  # fmt: skip
             return mail_id
         return None
 
-    async def flush(self, limit: int = 100) -> int:
-        """Retry the outbox messages that are due; returns how many were delivered now."""
-        async with self._flush_lock:
-            items = await self.store.due_mail(self._clock(), limit)
-            if not items:
-                return 0
-            if self.settings.smtp is None:
-                return await self._flush_files(items)
-            return await self._flush_smtp(items)
-
-    async def _flush_files(self, items: list[OutboxItem]) -> int:
-        delivered = 0
-        for item in items:
-            try:
-                await self._write_eml(item.message, _message_id(item.message))
-            except MailError as exc:
-                await self._failed(item, exc)
-                break  # the folder is not writable: the rest wait too
-            await self.store.mark_mail_sent(item.id, self._clock())
-            delivered += 1
-        return delivered
-
-    async def _flush_smtp(self, items: list[OutboxItem]) -> int:
-        delivered = 0
+    async def flush(self, limit: int = 100, *, ids: Collection[int] | None = None) -> int:
+        """Deliver up to `limit` outbox messages that are due (only `ids`, when given), each
+        claimed first so that no other worker sends it too; returns how many went out now."""
+        delivered = taken = 0
         client: aiosmtplib.SMTP | None = None
-        try:
-            for item in items:
-                try:
-                    if client is None:
-                        client = await self._connect()
-                    await self._sendmail(client, item.recipients, item.message)
-                except MailError as exc:
-                    await self._failed(item, exc)
-                    if client is None or not client.is_connected:
-                        break  # the relay is unreachable: the others wait for the next flush
-                    continue
-                await self.store.mark_mail_sent(item.id, self._clock())
-                delivered += 1
-        finally:
-            if client is not None:
-                await _quit(client)
-        if delivered:
-            log.info("outbox: delivered %d of %d due message(s)", delivered, len(items))
+        async with self._flush_lock:
+            try:
+                while taken < limit:
+                    items = await self.store.claim_mail(
+                        self._clock(), min(CLAIM_BATCH, limit - taken), self.lease_seconds,
+                        self.worker, ids=ids,
+                    )  # fmt: skip
+                    if not items:
+                        break
+                    taken += len(items)
+                    for n, item in enumerate(items):
+                        try:
+                            if self.settings.smtp is None:
+                                await self._write_eml(item.message, _message_id(item.message))
+                            else:
+                                client = client or await self._connect()
+                                await self._sendmail(client, item.recipients, item.message)
+                        except MailError as exc:
+                            await self._failed(item, exc)
+                            if client is None or not client.is_connected:
+                                # no relay, or no folder: the others wait for the next flush
+                                rest = [i.id for i in items[n + 1 :]]
+                                await self.store.release_mail(rest, self._clock())
+                                return delivered
+                            continue
+                        await self.store.mark_mail_sent(item.id, self._clock())
+                        delivered += 1
+            finally:
+                if client is not None:
+                    await _quit(client)
+                if delivered:
+                    log.info("outbox: delivered %d of %d claimed message(s)", delivered, taken)
         return delivered
 
     async def _failed(self, item: OutboxItem, exc: MailError) -> None:
-        retry_at = self._clock() + backoff(item.attempts + 1)
+        attempt = item.attempts + 1
+        if attempt >= MAX_ATTEMPTS:
+            await self.store.mark_mail_dead(item.id, str(exc), self._clock())
+            log.warning("outbox #%d (%s) failed attempt %d: given up and kept as dead "
+                        "(privacybot outbox retry %d sends it again): %s",
+                        item.id, item.purpose, attempt, item.id, exc)  # fmt: skip
+            return
+        retry_at = self._clock() + backoff(attempt)
         await self.store.mark_mail_failed(item.id, str(exc), retry_at)
         log.warning("outbox #%d (%s) failed attempt %d, retry at %s: %s", item.id, item.purpose,
-                    item.attempts + 1, retry_at.isoformat(timespec="seconds"), exc)  # fmt: skip
+                    attempt, retry_at.isoformat(timespec="seconds"), exc)  # fmt: skip
 
     async def _deliver_one(self, data: bytes, recipients: tuple[str, ...], message_id: str) -> None:
         if self.settings.smtp is None:

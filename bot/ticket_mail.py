@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from bot.answer import format_date
 from bot.config import Settings
-from bot.errors import KnowledgeError
-from bot.knowledge import Knowledge, default_dir
+from bot.knowledge import TICKET_MAIL_KEYS, Knowledge, load_tickets_toml
 from bot.mailer import BOT_HEADER, safe_header
 from bot.store import Ticket
 from bot.store.base import KINDS
 
-TICKETS_FILE: Final = "tickets.toml"
 MAX_ORIGINAL: Final = 20_000  # characters of the original text quoted in the team's mail
-MAIL_KEYS: Final = (
-    "ack_subject", "ack_subject_reply", "greeting", "greeting_anonymous", "ack_intro",
-    "next_heading", "identity_step", "on_behalf_step", "deadline_step", "clause_intro",
-    "signature", "extension_subject", "extension_body",
-)  # fmt: skip
+MAIL_KEYS: Final = tuple(TICKET_MAIL_KEYS)
 _REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|sv|aw|fw|fwd|vs)\s*:\s*)+", re.IGNORECASE)
 
 SectionQuote = tuple[str, str, str]  # (section id, title, verbatim quote)
@@ -69,25 +62,9 @@ def _plain(text: str) -> str:
 
 def load_ticket_texts(folder: Path | None = None) -> TicketTexts:
     """Read tickets.toml from `folder` (default: the shipped knowledge/); KnowledgeError if bad."""
-    path = (folder or default_dir()) / TICKETS_FILE
-    try:
-        with path.open("rb") as handle:
-            raw: dict[str, Any] = tomllib.load(handle)
-    except FileNotFoundError:
-        raise KnowledgeError(f"{path} is missing") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise KnowledgeError(f"{path}: {exc}") from None
-    behalf = raw.get("on_behalf", {})
-    phrases = tuple(p for lang in ("en", "da") for p in _strings(behalf.get(lang, []), path, lang))
-    mail = raw.get("mail", {})
-    for lang in ("en", "da"):
-        missing = [k for k in MAIL_KEYS if not isinstance(mail.get(lang, {}).get(k), str)]
-        if missing:
-            raise KnowledgeError(f"{path}: [mail.{lang}] lacks {', '.join(missing)}")
-    titles = {str(k): str(v) for k, v in raw.get("kind_titles", {}).items()}
-    unknown = sorted(set(titles) - KINDS)
-    if unknown:
-        raise KnowledgeError(f"{path}: [kind_titles] has unknown kind(s) {unknown}")
+    raw = load_tickets_toml(folder, kinds=KINDS)
+    behalf, mail = raw.get("on_behalf", {}), raw["mail"]
+    phrases = tuple(p for lang in ("en", "da") for p in behalf.get(lang, []))
     words = sorted({_plain(p) for p in phrases if p.strip()}, key=len, reverse=True)
     pattern = (
         re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
@@ -96,18 +73,12 @@ def load_ticket_texts(folder: Path | None = None) -> TicketTexts:
     )
     return TicketTexts(
         on_behalf=phrases,
-        on_behalf_except=_strings(behalf.get("except", []), path, "except"),
-        route_notes={str(k): str(v) for k, v in raw.get("route_notes", {}).items()},
-        kind_titles=titles,
+        on_behalf_except=tuple(behalf.get("except", [])),
+        route_notes=dict(raw.get("route_notes", {})),
+        kind_titles=dict(raw.get("kind_titles", {})),
         mail={lang: {k: str(v) for k, v in mail[lang].items()} for lang in ("en", "da")},
         pattern=pattern,
     )
-
-
-def _strings(value: Any, path: Path, key: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise KnowledgeError(f"{path}: [on_behalf] {key} must be a list of strings")
-    return tuple(value)
 
 
 def requester_address(ticket: Ticket) -> Address | None:

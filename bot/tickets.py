@@ -15,7 +15,7 @@ from bot.deadlines import add_months, due_date
 from bot.errors import NotFound, PrivacyBotError
 from bot.knowledge import default_dir
 from bot.mailer import Mailer
-from bot.store import NewTicket, Store, Ticket
+from bot.store import NewTicket, Outgoing, Store, Ticket
 from bot.store.base import CHANNELS, CLOSED_STATUSES, KINDS, require_utc
 from bot.ticket_mail import (
     SectionQuote,
@@ -33,7 +33,13 @@ BOT_ACTOR: Final = "privacybot"
 MAX_SECTIONS: Final = 3  # relevant sections named on a ticket
 MIN_SECTION_SCORE: Final = 0.5  # ... besides the top one
 EXTENSION_MONTHS: Final = 2  # GDPR art. 12(3)
-VERIFIED_CHANNELS: Final = frozenset({"slack", "cli"})  # the requester is a signed-in person
+# Only the data subject at the command line counts as identified; a Slack ticket is staff
+# escalating for a customer, and an email's sender address must still be confirmed.
+VERIFIED_CHANNELS: Final = frozenset({"cli"})
+UNVERIFIED_NOTES: Final = {
+    "email": "the sender's address must be confirmed",
+    "slack": "escalated from Slack by staff: confirm who the data subject is",
+}
 
 
 class TicketError(PrivacyBotError, ValueError):
@@ -81,9 +87,11 @@ class TicketService:
     ) -> tuple[Ticket, bool]:
         """Open the ticket for one formal request; returns (ticket, created_now).
 
-        The same `source_message_id` again (even from another process, at the same moment)
-        returns the existing ticket and sends nothing. A new ticket is mailed to the privacy
-        team, and an email requester gets an acknowledgement in their language.
+        The ticket, its mail to the privacy team and an email requester's acknowledgement
+        (in their language) are stored in one transaction, then delivered at once; mail that
+        cannot go out now stays in the outbox and is retried. The same `source_message_id`
+        again (even from another process, at the same moment) returns the existing ticket and
+        queues nothing new; it only delivers that ticket's mail still waiting, if any.
         """
         if kind not in KINDS:
             raise ValueError(f"unknown request kind {kind!r}")
@@ -93,6 +101,7 @@ class TicketService:
         answer = self.brain.answer(Message(text, lang=lang, channel=channel, sender=requester))
         sections = self.relevant_sections(text, answer.lang, answer.sections, answer.quote)
         on_behalf = self.texts.acts_for_other(text)
+        verified = channel in VERIFIED_CHANNELS and not on_behalf
         new = NewTicket(
             kind=kind,
             requester=requester.strip(),
@@ -108,31 +117,49 @@ class TicketService:
             subject=subject,
             source_message_id=source_message_id,
             policy_hash=answer.policy_sha256,
-            identity_verified=channel in VERIFIED_CHANNELS and not on_behalf,
+            identity_verified=verified,
             on_behalf_of_other=on_behalf,
         )
-        ticket, created = await self.store.create_ticket(new)
-        if not created:
-            log.info("ticket %s already exists for this source message; nothing sent", ticket.id)
-            return ticket, False
-        if channel == "email":
-            ticket = await self.store.set_status(
-                ticket.id, "awaiting_identity", actor=BOT_ACTOR,
-                note="email request: the sender's address must be confirmed",
-            )  # fmt: skip
-        log.info("opened ticket %s (%s via %s)", ticket.id, kind, channel)
-        await self.mailer.send(self.notification(ticket, sections), purpose="ticket")
-        if channel != "slack" and requester_address(ticket) is not None:
-            ack = acknowledgement(
-                ticket, answer_sections=sections, knowledge=self.brain.knowledge,
-                texts=self.texts, in_reply_to=in_reply_to,
-            )  # fmt: skip
-            await self.mailer.send(ack, purpose="ack")
-        elif channel == "email":
-            log.warning(
-                "ticket %s: the requester is not a usable address; no acknowledgement", ticket.id
-            )
-        return ticket, True
+
+        def mails(ticket: Ticket) -> list[Outgoing]:
+            out = [self.mailer.prepare(self.notification(ticket, sections), purpose="ticket")]
+            if channel != "slack" and requester_address(ticket) is not None:
+                ack = acknowledgement(
+                    ticket, answer_sections=sections, knowledge=self.brain.knowledge,
+                    texts=self.texts, in_reply_to=in_reply_to,
+                )  # fmt: skip
+                out.append(self.mailer.prepare(ack, purpose="ack"))
+            return out
+
+        status, note = "open", f"received via {channel}"
+        if not verified:
+            status = "awaiting_identity"
+            why = UNVERIFIED_NOTES.get(channel, "confirm who the data subject is")
+            if on_behalf:
+                why += "; written for someone else: check the writer's authority"
+            note = f"{note}; {why}"
+        ticket, created = await self.store.create_ticket(
+            new, status=status, note=note, outbox=mails
+        )
+        if created:
+            log.info("opened ticket %s (%s via %s)", ticket.id, kind, channel)
+            if channel == "email" and requester_address(ticket) is None:
+                log.warning("ticket %s: the requester is not a usable address; "
+                            "no acknowledgement", ticket.id)  # fmt: skip
+        else:
+            log.info("ticket %s already exists for this source message", ticket.id)
+        await self.deliver(ticket.id)
+        return ticket, created
+
+    async def deliver(self, ticket_id: str) -> int:
+        """Send a ticket's queued mail now; returns how many went out. What cannot go out
+        stays queued for the outbox flusher, so a failure here is logged, not raised."""
+        try:
+            waiting = [m.id for m in await self.store.list_mail(ticket_id=ticket_id)]
+            return await self.mailer.flush(ids=waiting) if waiting else 0
+        except PrivacyBotError as exc:
+            log.warning("ticket %s: its mail stays queued for the outbox: %s", ticket_id, exc)
+            return 0
 
     def notification(self, ticket: Ticket, sections: list[SectionQuote]) -> EmailMessage:
         """The team's mail for `ticket` (also what a chat door may show)."""
@@ -210,11 +237,30 @@ class TicketService:
             raise TicketError(f"{ticket.id} was due on {ticket.due_date}; an extension must be "
                               "notified within the first month")  # fmt: skip
         new_due = add_months(ticket.due_date, EXTENSION_MONTHS)
+
+        def notice(extended: Ticket) -> list[Outgoing]:
+            if requester_address(extended) is None:
+                return []
+            mail = extension_notice(extended, reason=reason, texts=self.texts)
+            return [self.mailer.prepare(mail, purpose="extension")]
+
         extended = await self.store.extend_ticket(
-            ticket.id, new_due, actor=actor, reason=reason.strip()
+            ticket.id, new_due, actor=actor, reason=reason.strip(), outbox=notice
         )
         log.info("ticket %s extended to %s by %s", extended.id, new_due, actor)
-        if requester_address(extended) is not None:
-            notice = extension_notice(extended, reason=reason, texts=self.texts)
-            await self.mailer.send(notice, purpose="extension")
+        await self.deliver(extended.id)
         return extended
+
+    async def verify_identity(self, ticket_id: str, *, actor: str, note: str) -> Ticket:
+        """Record that the requester is who they say (how, in `note`); a ticket awaiting
+        identity becomes open, an extended one stays extended."""
+        if not note.strip():
+            raise TicketError("verifying an identity needs a note saying how it was checked")
+        ticket = await self.get(ticket_id)
+        if not ticket.is_open:
+            raise TicketError(f"{ticket.id} is closed ({ticket.status})")
+        if ticket.identity_verified:
+            raise TicketError(f"{ticket.id}: the requester's identity is already verified")
+        verified = await self.store.verify_identity(ticket.id, actor=actor, note=note.strip())
+        log.info("ticket %s: identity verified by %s", verified.id, actor)
+        return verified

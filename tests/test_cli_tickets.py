@@ -133,7 +133,8 @@ def test_show_close_and_extend(
     for expected in (f"ticket: {ticket.id}", "requester: kunde@example.dk", "name: Kunde Æbleø",
                      "identity: not verified", "status: awaiting_identity",
                      "  > Please delete all my data.",
-                     "privacybot  created  - -> open  received via email"):  # fmt: skip
+                     "privacybot  created  - -> awaiting_identity  received via email; "
+                     "the sender's address must be confirmed"):  # fmt: skip
         assert expected in flat, expected
     code, out, _ = run(
         capsys, "tickets", "extend", ticket.id, "--reason", "Three systems.", "--actor", "anna"
@@ -203,3 +204,70 @@ def test_outbox_flush_delivers_what_is_due(
     assert sorted(m.message["Subject"] for m in smtp_server.messages) == [
         f"queued {n}" for n in range(3)
     ]
+
+
+def test_verify_records_the_confirmed_identity(
+    data_dir: Path, brain: Brain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [ticket] = open_tickets(brain, email_request("<m1@x>"))
+    code, out, _ = run(capsys, "tickets", "verify", ticket.id, "--note", "Replied from the address.",
+                       "--actor", "anna")  # fmt: skip
+    assert (code, out) == (0, f"{ticket.id}: identity verified; status open\n")
+    shown = run(capsys, "tickets", "show", ticket.id)[1]
+    assert "identity:" in shown and "not verified" not in shown
+    assert "anna  identity_verified  awaiting_identity -> open  Replied from the address." in shown
+    code, _, err = run(capsys, "tickets", "verify", ticket.id, "--note", "again")
+    assert (
+        code == 2
+        and err == f"privacybot: {ticket.id}: the requester's identity is already verified\n"
+    )
+
+
+def test_outbox_list_shows_dead_mail_and_retry_queues_it_again(
+    data_dir: Path, brain: Brain, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    assert run(capsys, "outbox", "list")[1] == "the outbox is empty\n"
+    [ticket] = open_tickets(brain, email_request("<m1@x>"))  # .eml files: sent at once
+    shown = run(capsys, "tickets", "show", ticket.id)[1]
+    assert re.search(r"^  \d+ +ticket +" + ticket.id + " +sent ", shown, re.MULTILINE)
+
+    async def kill_one() -> int:
+        store = open_store(None, data_dir / "privacybot.sqlite3")
+        try:
+            data = b"To: kunde@example.dk\r\nSubject: stuck\r\n\r\nhello\r\n"
+            mail_id = await store.enqueue_mail(message=data, recipients=("kunde@example.dk",),
+                                               purpose="ack", next_attempt_at=datetime.now(UTC))  # fmt: skip
+            await store.mark_mail_dead(
+                mail_id, "SMTPRecipientsRefused: <address> refused", datetime.now(UTC)
+            )
+            return mail_id
+        finally:
+            await store.close()
+
+    dead = asyncio.run(kill_one())
+    code, out, _ = run(capsys, "outbox", "list")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 2
+    assert re.split(r"\s{2,}", lines[0]) == [
+        "ID", "PURPOSE", "TICKET", "STATE", "ATTEMPTS", "WHEN", "LAST ERROR",
+    ]  # fmt: skip
+    assert re.split(r"\s{2,}", lines[1])[:5] == [str(dead), "ack", "-", "dead", "1"]
+    assert lines[1].endswith("SMTPRecipientsRefused: <address> refused")
+    assert len(run(capsys, "outbox", "list", "--all")[1].splitlines()) == 4
+
+    code, out, _ = run(capsys, "outbox", "retry", str(dead))
+    assert (code, out) == (0, f"outbox #{dead} (ack) queued again: the next flush sends it\n")
+    assert re.split(r"\s{2,}", run(capsys, "outbox", "list")[1].splitlines()[1])[3:5] == [
+        "queued", "0",
+    ]  # fmt: skip
+    monkeypatch.setenv("SMTP_URL", smtp_server.url)
+    assert run(capsys, "outbox", "flush")[1] == "delivered 1 queued message(s)\n"
+    assert [m.message["Subject"] for m in smtp_server.messages] == ["stuck"]
+    code, _, err = run(capsys, "outbox", "retry", str(dead))
+    assert (
+        code == 2
+        and err == f"privacybot: outbox message {dead} was already sent; nothing to retry\n"
+    )
+    code, _, err = run(capsys, "outbox", "retry", "999999")
+    assert code == 2 and err == "privacybot: no outbox message 999999\n"

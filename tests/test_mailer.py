@@ -18,7 +18,7 @@ import pytest
 from aiosmtpd.smtp import AuthResult
 
 from bot.config import Settings
-from bot.mailer import Mailer, backoff, safe_header
+from bot.mailer import MAX_ATTEMPTS, Mailer, backoff, safe_header
 from bot.store import Store, open_store
 from tests.pg import postgres_database_url, postgres_url  # noqa: F401
 from tests.smtp import SmtpServer, smtp_server_fixture  # noqa: F401
@@ -284,3 +284,97 @@ async def test_an_unwritable_outbox_folder_queues_until_flush_can_write(
     assert await mailer.flush() == 1
     assert len(list(settings.outbox_dir.glob("*.eml"))) == 1
     assert not list(settings.outbox_dir.glob(".*"))  # no temp file left behind
+
+
+async def queue(mailer: Mailer, subject: str = "Hello") -> tuple[int, bytes]:
+    """Put one stamped message straight into the outbox, due at T0; (id, wire bytes)."""
+    out = mailer.prepare(outgoing(subject=subject), purpose="test")
+    mail_id = await mailer.store.enqueue_mail(
+        message=out.message, recipients=out.recipients, purpose="test", next_attempt_at=T0
+    )
+    return mail_id, out.message
+
+
+def test_max_attempts_span_about_three_days_of_backoff() -> None:
+    waited = sum((backoff(n) for n in range(1, MAX_ATTEMPTS)), timedelta())
+    assert timedelta(days=2.5) < waited < timedelta(days=3.5)
+
+
+async def test_two_mailers_flushing_at_once_deliver_each_message_once(
+    smtp_server: SmtpServer, store: Store, database_url: str | None, tmp_path: Path
+) -> None:
+    clock = Clock()
+    settings = settings_for(tmp_path, smtp_server.url)
+    other_store = open_store(database_url, tmp_path / "store.db")
+    try:
+        one = Mailer(settings, store, clock=clock, worker="one")
+        two = Mailer(settings, other_store, clock=clock, worker="two")
+        queued = [(await queue(one, f"queued {n}"))[1] for n in range(24)]
+        counts = await asyncio.gather(one.flush(), two.flush(), one.flush(), two.flush())
+        assert sum(counts) == 24
+    finally:
+        await other_store.close()
+    ids = [m.message["Message-ID"] for m in smtp_server.messages]
+    assert len(ids) == 24 and len(set(ids)) == 24
+    sent = await store.list_mail(include_sent=True)
+    assert {m.state for m in sent} == {"sent"} and {m.claimed_by for m in sent} <= {"one", "two"}
+    assert [m.message for m in sorted(sent, key=lambda m: m.id)] == queued
+
+
+async def test_a_claim_of_a_crashed_worker_waits_for_its_lease(
+    smtp_server: SmtpServer, store: Store, tmp_path: Path
+) -> None:
+    clock = Clock()
+    mailer = Mailer(settings_for(tmp_path, smtp_server.url), store, clock=clock, worker="w")
+    await queue(mailer)
+    assert len(await store.claim_mail(T0, 5, mailer.lease_seconds, "crashed")) == 1
+    assert await mailer.flush() == 0
+    clock.advance(seconds=mailer.lease_seconds - 1)
+    assert await mailer.flush() == 0
+    clock.advance(seconds=1)
+    assert await mailer.flush() == 1 and len(smtp_server.messages) == 1
+
+
+async def test_flush_with_ids_sends_only_those(
+    smtp_server: SmtpServer, store: Store, tmp_path: Path
+) -> None:
+    mailer = Mailer(settings_for(tmp_path, smtp_server.url), store, clock=Clock())
+    ids = [(await queue(mailer, f"m{n}"))[0] for n in range(3)]
+    assert await mailer.flush(ids=[]) == 0
+    assert await mailer.flush(ids=ids[1:2]) == 1
+    assert [m.message["Subject"] for m in smtp_server.messages] == ["m1"]
+    assert await mailer.flush(limit=1) == 1 and await mailer.flush() == 1
+    assert sorted(m.message["Subject"] for m in smtp_server.messages) == ["m0", "m1", "m2"]
+
+
+async def test_a_message_that_keeps_failing_is_kept_dead_and_retried_on_request(
+    smtp_server: SmtpServer, store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    mailer = Mailer(settings_for(tmp_path, smtp_server.url), store, clock=clock)
+    smtp_server.stop()
+    message = outgoing()
+    mail_id = await mailer.send(message, purpose="ack")
+    assert mail_id is not None
+    with caplog.at_level(logging.WARNING):
+        for attempt in range(2, MAX_ATTEMPTS + 1):
+            clock.advance(seconds=backoff(attempt - 1).total_seconds())
+            assert await mailer.flush() == 0
+            [item] = await store.list_mail()
+            assert item.attempts == attempt
+    assert timedelta(days=2.5) < clock() - T0 < timedelta(days=3.5)
+    assert item.state == "dead" and item.dead_at == clock() and item.last_error
+    assert "@" not in item.last_error
+    [given_up] = [r for r in caplog.records if "given up" in r.getMessage()]
+    assert given_up.levelno == logging.WARNING and f"outbox #{mail_id} (ack)" in given_up.message
+    assert "kunde@" not in caplog.text and "your data" not in caplog.text
+    clock.advance(days=30)
+    assert await mailer.flush() == 0
+    [still] = await store.list_mail()
+    assert still.attempts == MAX_ATTEMPTS and still.state == "dead"
+
+    smtp_server.start()
+    await store.retry_mail(mail_id, clock())
+    assert await mailer.flush() == 1 and await mailer.flush() == 0
+    [got] = smtp_server.messages
+    assert got.message["Message-ID"] == message["Message-ID"]

@@ -4,8 +4,7 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,62 +12,17 @@ import pytest
 
 from bot.deadlines import add_months, due_date, is_overdue
 from bot.errors import ConfigError, NotFound, StoreError
-from bot.store import NewTicket, Store, Ticket, open_store
+from bot.store import Store, Ticket, open_store
 from bot.store.schema import LATEST_VERSION
 from tests.pg import free_port, postgres_database_url, postgres_url  # noqa: F401
-
-Backend = tuple[str | None, Path]
-T0 = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)
-
-
-def new_ticket(source: str = "<m1@example.com>", **changes: object) -> NewTicket:
-    base = NewTicket(
-        kind="erasure",
-        requester="kunde@example.dk",
-        requester_name="Kunde Æbleø",
-        channel="email",
-        lang="da",
-        received_at=T0,
-        due_date=due_date(T0),
-        sections=("11", "5.3"),
-        routes=("privacy@ciemtech.com", "account-settings"),
-        route_note=None,
-        original_text="Slet venligst alle mine oplysninger. Tak!",
-        subject="Sletning af data",
-        source_message_id=source,
-        policy_hash="sha256:abc",
-        identity_verified=False,
-        on_behalf_of_other=False,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "postgres":
-        return request.getfixturevalue("postgres_database_url"), tmp_path / "unused.db"
-    return None, tmp_path / "store.db"
-
-
-@pytest.fixture
-async def stores(backend: Backend) -> AsyncIterator[Callable[[], Store]]:
-    """Opens more stores (separate connections) on the test's database; closes them all."""
-    opened: list[Store] = []
-
-    def make() -> Store:
-        opened.append(open_store(*backend))
-        return opened[-1]
-
-    yield make
-    for s in opened:
-        await s.close()
-
-
-@pytest.fixture
-async def store(stores: Callable[[], Store]) -> Store:
-    s = stores()
-    assert await s.migrate() == LATEST_VERSION
-    return s
+from tests.stores import (  # noqa: F401
+    T0,
+    Backend,
+    backend_fixture,
+    new_ticket,
+    store_fixture,
+    stores_fixture,
+)
 
 
 async def test_migrate_is_idempotent(store: Store, stores: Callable[[], Store]) -> None:
@@ -119,7 +73,7 @@ _CREATE_IN_CHILD = """
 import asyncio, json, sys
 from pathlib import Path
 from bot.store import open_store
-from tests.test_store import new_ticket
+from tests.stores import new_ticket
 
 async def main() -> None:
     store = open_store(sys.argv[1] or None, Path(sys.argv[2]))

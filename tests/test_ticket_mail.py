@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.config import Settings
 from bot.errors import KnowledgeError
-from bot.knowledge import Knowledge
+from bot.knowledge import TICKET_MAIL_KEYS, Knowledge, default_dir
 from bot.store import HistoryEntry, Ticket
 from bot.store.base import KINDS
 from bot.ticket_mail import (
@@ -234,3 +236,48 @@ def test_a_broken_tickets_toml_is_named(tmp_path: Path) -> None:
     (tmp_path / "tickets.toml").write_text("[kind_titles\n", encoding="utf-8")
     with pytest.raises(KnowledgeError, match=r"tickets\.toml"):
         load_ticket_texts(tmp_path)
+
+
+def broken_copy(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the shipped knowledge/ whose tickets.toml has `old` replaced by `new`."""
+    folder = tmp_path / "knowledge"
+    shutil.copytree(default_dir(), folder)
+    path = folder / "tickets.toml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        ("{ticket}]", "{tiket}]", r"mail\.en\.ack_subject uses unknown placeholder\(s\) \{tiket\}"),
+        ("hilsen\\n", "hilsen {name\\n", r"mail\.da\.signature: .*brace"),
+        ("erasure = ", "erase = ", r"kind_titles\.erase: unknown kind 'erase'"),
+        ('"site-owner" =', '"site_owner" =', r"route_notes\.site_owner: unknown route"),
+        ("except = [", 'except = "x"\nold = [', r"on_behalf\.except must be a list of strings"),
+        ("[on_behalf]\n", "on_behalf = 3\n[old]\n", r"\[on_behalf\] must be a table"),
+    ],
+)
+def test_check_knowledge_names_the_file_and_key_of_a_bad_tickets_toml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, error: str
+) -> None:
+    folder = broken_copy(tmp_path, old, new)
+    assert main(["--knowledge", str(folder), "check-knowledge"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"privacybot: {folder / 'tickets.toml'}: ")
+    assert re.search(error, err), err
+
+
+def test_check_knowledge_reports_tickets_toml(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-knowledge"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^tickets\.toml: \d+ on-behalf phrases, 3 route notes", out, re.MULTILINE)
+
+
+def test_every_mail_text_fills_in_with_the_values_the_bot_gives(texts: TicketTexts) -> None:
+    values = {name: "x" for names in TICKET_MAIL_KEYS.values() for name in names}
+    for lang in ("en", "da"):
+        for key in TICKET_MAIL_KEYS:
+            assert texts.text(lang, key, **values)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from datetime import UTC, date, datetime, timedelta, timezone
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,11 @@ def only(server: SmtpServer, purpose: str) -> Received:
     return one
 
 
+def only_one(server: SmtpServer, purpose: str, ticket_id: str) -> Received:
+    [one] = [r for r in server.recorder.by_purpose(purpose) if ticket_id in r.message["Subject"]]
+    return one
+
+
 async def test_an_email_request_is_ticketed_and_mailed_to_team_and_requester(
     service: TicketService, smtp_server: SmtpServer, brain: Brain
 ) -> None:
@@ -104,7 +110,11 @@ async def test_an_email_request_is_ticketed_and_mailed_to_team_and_requester(
     assert ticket.due_date == date(2026, 12, 25) and ticket.received_at == T0
     assert ticket.sections[0] == "5.3" and "privacy@ciemtech.com" in ticket.routes
     assert ticket.policy_hash == brain.knowledge.policy.sha256 and ticket.lang == "en"
-    assert [h.action for h in ticket.history] == ["created", "status"]
+    [created_entry] = ticket.history
+    assert (created_entry.action, created_entry.from_status, created_entry.to_status) == (
+        "created", None, "awaiting_identity",
+    )  # fmt: skip
+    assert created_entry.note == "received via email; the sender's address must be confirmed"
 
     team = only(smtp_server, "ticket")
     assert team.rcpt_tos == (TEAM,) and team.mail_from == "privacy@ciemtech.com"
@@ -175,19 +185,29 @@ async def test_a_visitor_of_a_customers_site_is_told_to_ask_the_site_owner(
     assert "CiemTech is processor" in only(smtp_server, "ticket").message.get_content()
 
 
-async def test_a_slack_request_gets_no_email_ack_and_needs_no_address_check(
+async def test_a_slack_request_gets_no_email_ack_and_is_not_identity_verified(
     service: TicketService, smtp_server: SmtpServer
 ) -> None:
+    # staff escalate on behalf of customers: a Slack user is not the verified data subject
     ticket, _ = await service.open_ticket(
         kind="access", requester="U0123ABC", text="Send me a copy of all the data you hold on me.",
         channel="slack", source_message_id="slack:Ev1",
     )  # fmt: skip
-    assert ticket.status == "open" and ticket.identity_verified and not ticket.on_behalf_of_other
+    assert ticket.status == "awaiting_identity" and not ticket.identity_verified
+    assert not ticket.on_behalf_of_other
+    assert ticket.history[0].note == (
+        "received via slack; escalated from Slack by staff: confirm who the data subject is"
+    )
     behalf, _ = await service.open_ticket(
         kind="access", requester="U0123ABC", channel="slack", source_message_id="slack:Ev2",
         text="I am writing on behalf of my mother. Please send her a copy of all data you hold.",
     )  # fmt: skip
     assert behalf.on_behalf_of_other and not behalf.identity_verified
+    assert behalf.history[0].note is not None and "check the writer's authority" in (
+        behalf.history[0].note
+    )
+    body = only_one(smtp_server, "ticket", ticket.id).message.get_content()
+    assert "NOT verified - confirm who the data subject is before acting" in body
     assert len(smtp_server.recorder.by_purpose("ticket")) == 2
     assert smtp_server.recorder.by_purpose("ack") == []
     assert all("Reply-To" not in r.message for r in smtp_server.messages)
@@ -328,3 +348,94 @@ async def test_mail_that_fails_while_smtp_is_down_is_delivered_once_it_is_back(
     assert await service.mailer.flush() == 0
     assert only(smtp_server, "ticket").message["Subject"].startswith(f"[{ticket.id}]")
     assert only(smtp_server, "ack").rcpt_tos == ("kunde@example.dk",)
+
+
+class Crash(Exception):
+    """The process dies (here: between storing a ticket and sending its mail)."""
+
+
+class CrashBeforeDelivery(Mailer):
+    """A mailer whose process dies before it delivers anything it was asked to."""
+
+    async def flush(self, limit: int = 100, *, ids: Collection[int] | None = None) -> int:
+        raise Crash
+
+
+async def test_the_ticket_and_its_mail_are_stored_together_and_sent_at_once(
+    service: TicketService, smtp_server: SmtpServer
+) -> None:
+    ticket, _ = await open_email(service)
+    stored = await service.store.list_mail(ticket_id=ticket.id, include_sent=True)
+    assert [(m.purpose, m.state, m.attempts) for m in stored] == [
+        ("ticket", "sent", 0), ("ack", "sent", 0),
+    ]  # fmt: skip
+    for item in stored:  # what was queued, Message-ID included, is what went out
+        [got] = [r for r in smtp_server.messages if r.message["X-Privacy-Bot"] == item.purpose]
+        assert got.data.rstrip(b"\r\n") == item.message.rstrip(b"\r\n")
+        assert got.rcpt_tos == item.recipients
+
+
+async def test_a_crash_before_delivery_loses_no_mail_and_sends_it_once(
+    services: Callable[[], TicketService], smtp_server: SmtpServer, settings: Settings,
+    brain: Brain, clock: Clock,
+) -> None:  # fmt: skip
+    first = services()
+    await first.store.migrate()
+    crashing = TicketService(first.store, CrashBeforeDelivery(settings, first.store, clock=clock),
+                             brain, settings, clock=clock)  # fmt: skip
+    with pytest.raises(Crash):
+        await open_email(crashing)
+    assert smtp_server.messages == []
+    [ticket] = await first.list()
+    queued = await first.store.list_mail(ticket_id=ticket.id)
+    assert [m.purpose for m in queued] == ["ticket", "ack"]
+    # the door retries the message after a restart: same ticket, the queued mail goes out
+    restarted = services()
+    again, created = await open_email(restarted)
+    assert not created and again.id == ticket.id
+    assert [m.message["Message-ID"] for m in smtp_server.messages] == [
+        message_from_bytes(m.message, policy=policy.default)["Message-ID"] for m in queued
+    ]
+    await open_email(restarted)
+    assert await restarted.mailer.flush() == 0
+    assert [len(smtp_server.recorder.by_purpose(p)) for p in ("ticket", "ack")] == [1, 1]
+
+
+async def test_verify_identity_opens_the_ticket(service: TicketService, clock: Clock) -> None:
+    ticket, _ = await open_email(service)
+    with pytest.raises(TicketError, match="needs a note"):
+        await service.verify_identity(ticket.id, actor="anna", note=" ")
+    verified = await service.verify_identity(
+        ticket.id.lower(), actor="anna", note="The requester answered from the address."
+    )
+    assert verified.status == "open" and verified.identity_verified
+    last = verified.history[-1]
+    assert (last.actor, last.action, last.from_status, last.to_status) == (
+        "anna", "identity_verified", "awaiting_identity", "open",
+    )  # fmt: skip
+    with pytest.raises(TicketError, match="already verified"):
+        await service.verify_identity(ticket.id, actor="anna", note="again")
+    other, _ = await open_email(service, source_message_id="<m2@mail.example.dk>")
+    await service.extend(other.id, actor="anna", reason="Three systems.")
+    assert (await service.verify_identity(other.id, actor="bo", note="ok")).status == "extended"
+    closed, _ = await open_email(service, source_message_id="<m3@mail.example.dk>")
+    await service.close(closed.id, actor="anna", note="Not ours.", status="rejected")
+    with pytest.raises(TicketError, match="closed"):
+        await service.verify_identity(closed.id, actor="anna", note="x")
+    with pytest.raises(NotFound):
+        await service.verify_identity("PRIV-2026-999999", actor="anna", note="x")
+
+
+async def test_an_extension_notice_waits_in_the_outbox_while_smtp_is_down(
+    service: TicketService, smtp_server: SmtpServer, clock: Clock
+) -> None:
+    ticket, _ = await open_email(service)
+    smtp_server.stop()
+    extended = await service.extend(ticket.id, actor="anna", reason="Three systems.")
+    [notice] = await service.store.list_mail(ticket_id=ticket.id)
+    assert notice.purpose == "extension" and notice.attempts == 1
+    assert extended.status == "extended"
+    smtp_server.start()
+    clock.now += timedelta(minutes=1)
+    assert await service.mailer.flush() == 1
+    assert only(smtp_server, "extension").rcpt_tos == ("kunde@example.dk",)

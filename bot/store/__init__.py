@@ -4,10 +4,29 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.errors import ConfigError
-from bot.store.base import Gap, HistoryEntry, NewTicket, OutboxItem, Store, Ticket
+from bot.store.base import (
+    Gap,
+    HistoryEntry,
+    MailFactory,
+    NewTicket,
+    OutboxItem,
+    Outgoing,
+    Store,
+    Ticket,
+)
 from bot.store.sqlite import SqliteStore
 
-__all__ = ["Gap", "HistoryEntry", "NewTicket", "OutboxItem", "Store", "Ticket", "open_store"]
+__all__ = [
+    "Gap",
+    "HistoryEntry",
+    "MailFactory",
+    "NewTicket",
+    "OutboxItem",
+    "Outgoing",
+    "Store",
+    "Ticket",
+    "open_store",
+]
 
 POSTGRES_SCHEMES = ("postgres", "postgresql")
 

@@ -1,163 +1,55 @@
-"""The store interface every backend implements, and the records it reads and writes."""
+"""The store interface every backend implements (the records live in bot.store.records)."""
 
 import abc
-import hashlib
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Collection
+from datetime import date, datetime
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Self
 
-KINDS: Final = frozenset(
-    {
-        "access",
-        "erasure",
-        "rectification",
-        "restriction",
-        "portability",
-        "objection",
-        "withdraw_consent",
-        "marketing_opt_out",
-    }
+from bot.store.records import (
+    CHANNELS,
+    CLOSED_STATUSES,
+    KINDS,
+    LANGS,
+    OPEN_STATUSES,
+    STATUSES,
+    Gap,
+    HistoryEntry,
+    MailFactory,
+    NewTicket,
+    OutboxItem,
+    Outgoing,
+    Ticket,
+    check_lease,
+    check_new_ticket,
+    check_status,
+    hash_key,
+    require_utc,
+    ticket_id,
 )
-CHANNELS: Final = frozenset({"email", "slack", "web", "cli"})
-LANGS: Final = frozenset({"en", "da"})
-STATUSES: Final = frozenset({"open", "awaiting_identity", "extended", "done", "rejected"})
-OPEN_STATUSES: Final = ("open", "awaiting_identity", "extended")
-CLOSED_STATUSES: Final = frozenset({"done", "rejected"})
 
-
-@dataclass(frozen=True, slots=True)
-class NewTicket:
-    """A formal request to be stored; `source_message_id` makes creation idempotent."""
-
-    kind: str
-    requester: str
-    requester_name: str | None
-    channel: str
-    lang: str
-    received_at: datetime
-    due_date: date
-    sections: tuple[str, ...]
-    routes: tuple[str, ...]
-    route_note: str | None
-    original_text: str
-    subject: str | None
-    source_message_id: str
-    policy_hash: str
-    identity_verified: bool
-    on_behalf_of_other: bool
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One change of a ticket: who did what, from which status to which, and why."""
-
-    at: datetime
-    actor: str
-    action: str
-    from_status: str | None
-    to_status: str | None
-    note: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    """A stored ticket with its id, status and full history (oldest first)."""
-
-    id: str
-    kind: str
-    requester: str
-    requester_name: str | None
-    channel: str
-    lang: str
-    received_at: datetime
-    due_date: date
-    sections: tuple[str, ...]
-    routes: tuple[str, ...]
-    route_note: str | None
-    original_text: str
-    subject: str | None
-    source_message_id: str
-    policy_hash: str
-    identity_verified: bool
-    on_behalf_of_other: bool
-    status: str
-    created_at: datetime
-    extended_due_date: date | None
-    closed_at: datetime | None
-    history: tuple[HistoryEntry, ...]
-
-    @property
-    def effective_due_date(self) -> date:
-        """The deadline in force: the extended one when the ticket was extended."""
-        return self.extended_due_date or self.due_date
-
-    @property
-    def is_open(self) -> bool:
-        """True while the ticket still needs work."""
-        return self.status in OPEN_STATUSES
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    """An outbound message kept until it is delivered; never dropped."""
-
-    id: int
-    message: bytes
-    recipients: tuple[str, ...]
-    purpose: str
-    attempts: int
-    last_error: str | None
-    next_attempt_at: datetime
-    created_at: datetime
-    sent_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """A question the bot declined or answered with low confidence."""
-
-    id: int
-    text: str
-    lang: str
-    score: float
-    at: datetime
-
-
-def require_utc(value: datetime, name: str = "datetime") -> datetime:
-    """Return `value` converted to UTC; refuse naive datetimes."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {value!r}")
-    return value.astimezone(UTC)
-
-
-def hash_key(key: str) -> str:
-    """Return the SHA-256 hex digest under which an inbound or sender key is stored."""
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def ticket_id(year: int, seq: int) -> str:
-    """Format a human-friendly ticket id, e.g. PRIV-2026-000123."""
-    return f"PRIV-{year}-{seq:06d}"
-
-
-def check_new_ticket(t: NewTicket) -> None:
-    """Raise ValueError when a NewTicket has a field outside the allowed values."""
-    if t.kind not in KINDS:
-        raise ValueError(f"unknown request kind {t.kind!r}")
-    if t.channel not in CHANNELS:
-        raise ValueError(f"unknown channel {t.channel!r}")
-    if t.lang not in LANGS:
-        raise ValueError(f"unknown language {t.lang!r}")
-    if not t.source_message_id:
-        raise ValueError("source_message_id must not be empty")
-    require_utc(t.received_at, "received_at")
-
-
-def check_status(status: str) -> None:
-    """Raise ValueError for an unknown ticket status."""
-    if status not in STATUSES:
-        raise ValueError(f"unknown ticket status {status!r}")
+__all__ = [
+    "CHANNELS",
+    "CLOSED_STATUSES",
+    "KINDS",
+    "LANGS",
+    "OPEN_STATUSES",
+    "STATUSES",
+    "Gap",
+    "HistoryEntry",
+    "MailFactory",
+    "NewTicket",
+    "OutboxItem",
+    "Outgoing",
+    "Store",
+    "Ticket",
+    "check_lease",
+    "check_new_ticket",
+    "check_status",
+    "hash_key",
+    "require_utc",
+    "ticket_id",
+]
 
 
 class Store(abc.ABC):
@@ -194,8 +86,20 @@ class Store(abc.ABC):
 
     # tickets
     @abc.abstractmethod
-    async def create_ticket(self, t: NewTicket) -> tuple[Ticket, bool]:
-        """Store `t` once per source_message_id; returns (ticket, created_now)."""
+    async def create_ticket(
+        self,
+        t: NewTicket,
+        *,
+        status: str = "open",
+        note: str | None = None,
+        outbox: MailFactory | None = None,
+    ) -> tuple[Ticket, bool]:
+        """Store `t` once per source_message_id; returns (ticket, created_now).
+
+        In the same transaction the ticket gets its initial open `status` (history `note`)
+        and the messages `outbox(ticket)` returns are queued, linked to it: either all of it
+        is stored or none. An existing ticket is returned as it is and `outbox` is not called.
+        """
 
     @abc.abstractmethod
     async def get_ticket(self, ticket_id: str) -> Ticket | None:
@@ -213,9 +117,20 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def extend_ticket(
-        self, ticket_id: str, new_due: date, *, actor: str, reason: str
+        self,
+        ticket_id: str,
+        new_due: date,
+        *,
+        actor: str,
+        reason: str,
+        outbox: MailFactory | None = None,
     ) -> Ticket:
-        """Set the extended deadline (status `extended`); new_due must be after due_date."""
+        """Set the extended deadline (status `extended`); new_due must be after due_date.
+        The messages `outbox(extended ticket)` returns are queued in the same transaction."""
+
+    @abc.abstractmethod
+    async def verify_identity(self, ticket_id: str, *, actor: str, note: str) -> Ticket:
+        """Record that the requester's identity is confirmed (awaiting_identity -> open)."""
 
     # outbox
     @abc.abstractmethod
@@ -231,7 +146,25 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def due_mail(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        """Unsent messages whose next attempt is due, earliest first."""
+        """Unsent, live messages whose next attempt is due, earliest first (no claim taken)."""
+
+    @abc.abstractmethod
+    async def claim_mail(
+        self,
+        now: datetime,
+        limit: int,
+        lease_seconds: int,
+        worker: str,
+        *,
+        ids: Collection[int] | None = None,
+    ) -> list[OutboxItem]:
+        """Atomically take up to `limit` due messages (only `ids`, when given) for `worker`:
+        each is pushed `lease_seconds` into the future, so no other worker takes it until it
+        is marked sent, failed or dead, released, or the lease runs out. Oldest id first."""
+
+    @abc.abstractmethod
+    async def release_mail(self, mail_ids: Collection[int], next_attempt_at: datetime) -> None:
+        """Give back claimed messages that were not tried, due again at `next_attempt_at`."""
 
     @abc.abstractmethod
     async def mark_mail_sent(self, mail_id: int, at: datetime) -> None:
@@ -239,7 +172,23 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def mark_mail_failed(self, mail_id: int, error: str, next_attempt_at: datetime) -> None:
-        """Record a failed attempt (attempts + 1) and when to try again."""
+        """Record a failed attempt (attempts + 1) and when to try again; ends a claim."""
+
+    @abc.abstractmethod
+    async def mark_mail_dead(self, mail_id: int, error: str, at: datetime) -> None:
+        """Record a last failed attempt (attempts + 1): the message is kept but not retried."""
+
+    @abc.abstractmethod
+    async def retry_mail(self, mail_id: int, now: datetime) -> OutboxItem:
+        """Queue an unsent message (typically a dead one) again, due `now`, attempts reset.
+
+        NotFound for an unknown id; StoreError when it was sent or a worker holds it now."""
+
+    @abc.abstractmethod
+    async def list_mail(
+        self, *, ticket_id: str | None = None, include_sent: bool = False
+    ) -> list[OutboxItem]:
+        """Outbox messages by id (of one ticket, when given); unsent ones unless include_sent."""
 
     # inbound email, exactly once
     @abc.abstractmethod

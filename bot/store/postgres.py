@@ -63,6 +63,7 @@ class PostgresStore(SqlStore):
 
     backend = "postgres"
     version_table = schema.POSTGRES_VERSION_TABLE
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(
         self,

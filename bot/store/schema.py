@@ -186,8 +186,24 @@ CREATE INDEX gaps_at ON gaps (at);
 ALTER SEQUENCE ticket_seq OWNED BY tickets.seq
 """
 
+# Version 2: outbox messages are linked to their ticket, claimed by one worker at a time
+# (`claimed_by`, `claimed_at`; the lease end is `next_attempt_at`) and end `dead` (kept, not
+# retried) after too many failed attempts.
+_V2: Final = """
+ALTER TABLE outbox ADD COLUMN ticket_id TEXT REFERENCES tickets (id);
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE outbox ADD COLUMN claimed_at {ts};
+ALTER TABLE outbox ADD COLUMN dead_at {ts};
+DROP INDEX outbox_due;
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE sent_at IS NULL AND dead_at IS NULL;
+CREATE INDEX outbox_ticket ON outbox (ticket_id) WHERE ticket_id IS NOT NULL
+"""
+
 # (version, sqlite_sql, postgres_sql); append new versions, never edit applied ones.
-MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = ((1, _SQLITE_V1, _POSTGRES_V1),)
+MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
+    (1, _SQLITE_V1, _POSTGRES_V1),
+    (2, _V2.format(ts="TEXT"), _V2.format(ts="TIMESTAMPTZ")),
+)
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]
 

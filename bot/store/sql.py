@@ -1,11 +1,9 @@
-"""The store's queries, written once in the SQL both SQLite and PostgreSQL understand."""
+"""The store's ticket, inbound, event, gap and retention queries, in SQL both backends speak."""
 
-import abc
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from dataclasses import fields
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from bot.errors import NotFound, StoreError
 from bot.store import schema
@@ -14,18 +12,21 @@ from bot.store.base import (
     OPEN_STATUSES,
     Gap,
     HistoryEntry,
+    MailFactory,
     NewTicket,
-    OutboxItem,
-    Store,
     Ticket,
+    check_lease,
     check_new_ticket,
     check_status,
     hash_key,
     require_utc,
     ticket_id,
 )
+from bot.store.outbox import OutboxSql
+from bot.store.sqlbase import Conn, Row, utcnow
 
-Row = dict[str, Any]
+__all__ = ["Conn", "Row", "SqlStore", "utcnow"]
+
 
 _OPEN = "status IN (" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")"
 _NEW_FIELDS = tuple(f.name for f in fields(NewTicket))
@@ -34,13 +35,6 @@ _TICKET_INSERT = (
     f"VALUES ({', '.join('?' * (len(_NEW_FIELDS) + 2))}) "
     "ON CONFLICT (source_message_id) DO NOTHING"
 )
-# how the record fields stored in a backend-specific form are named
-_TIMESTAMPS = frozenset(
-    {"received_at", "created_at", "closed_at", "at", "next_attempt_at", "sent_at", "finished_at"}
-)
-_DAYS = frozenset({"due_date", "extended_due_date"})
-_STRS = frozenset({"sections", "routes", "recipients"})
-_BOOLS = frozenset({"identity_verified", "on_behalf_of_other"})
 _HISTORY_INSERT = (
     "INSERT INTO ticket_history (ticket_id, at, actor, action, from_status, to_status, note) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -59,7 +53,9 @@ _FINISH = (
 )
 # A ticket's text is kept while it is open (the team still works on it), and purged once it has
 # been closed for the retention period; its metadata and history stay as the legal record.
-_PURGEABLE = "closed_at IS NOT NULL AND closed_at < ? AND (original_text <> '' OR subject IS NOT NULL)"
+_PURGEABLE = (
+    "closed_at IS NOT NULL AND closed_at < ? AND (original_text <> '' OR subject IS NOT NULL)"
+)
 _PURGES = (
     ("tickets", f"UPDATE tickets SET original_text = '', subject = NULL WHERE {_PURGEABLE}"),
     ("outbox", "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?"),
@@ -74,58 +70,13 @@ _PURGES = (
 )
 
 
-class Conn(Protocol):
-    """One connection inside one transaction; SQL uses `?` placeholders."""
-
-    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
-
-    async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Execute one statement; return how many rows it changed."""
-        ...
-
-    async def insert(self, sql: str, params: Sequence[Any], key: str) -> int | None:
-        """Execute an INSERT; return the new row's `key` column, None if nothing was inserted."""
-        ...
-
-
-def utcnow() -> datetime:
-    """The default clock of a store."""
-    return datetime.now(UTC)
-
-
-class SqlStore(Store):
+class SqlStore(OutboxSql):
     """Everything but connections and value encoding, shared by the SQLite and PG backends."""
 
     version_table: str = ""
 
-    def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
-        self._clock = clock
-
-    @abc.abstractmethod
-    def session(self, op: str, *, write: bool) -> AbstractAsyncContextManager[Conn]:
-        """A connection in a transaction (committed on success); driver errors -> StoreError."""
-
     async def lock_migrations(self, conn: Conn) -> None:
         """Keep two processes from migrating at once (SQLite's write lock already does)."""
-
-    # value encoding: SQLite keeps text, PostgreSQL native types
-    @abc.abstractmethod
-    def ts(self, value: datetime) -> Any: ...
-
-    @abc.abstractmethod
-    def from_ts(self, value: Any) -> datetime: ...
-
-    @abc.abstractmethod
-    def day(self, value: date) -> Any: ...
-
-    @abc.abstractmethod
-    def from_day(self, value: Any) -> date: ...
-
-    @abc.abstractmethod
-    def strs(self, value: tuple[str, ...]) -> Any: ...
-
-    @abc.abstractmethod
-    def from_strs(self, value: Any) -> tuple[str, ...]: ...
 
     async def migrate(self) -> int:
         async with self.session("migrate", write=True) as conn:
@@ -147,36 +98,6 @@ class SqlStore(Store):
 
     # tickets
 
-    def encode(self, value: Any) -> Any:
-        """A Python value as the backend stores it (by type: datetime, date, tuple)."""
-        if isinstance(value, datetime):
-            return self.ts(value)
-        if isinstance(value, date):
-            return self.day(value)
-        if isinstance(value, tuple):
-            return self.strs(value)
-        return value
-
-    def _decode(self, name: str, value: Any) -> Any:
-        if value is None:
-            return None
-        if name in _TIMESTAMPS:
-            return self.from_ts(value)
-        if name in _DAYS:
-            return self.from_day(value)
-        if name in _STRS:
-            return self.from_strs(value)
-        if name == "message":
-            return bytes(value)
-        if name == "score":
-            return float(value)
-        return bool(value) if name in _BOOLS else value
-
-    def _fields(self, record_type: Any, row: Row, *skip: str) -> dict[str, Any]:
-        """The decoded values of a row for the fields of a record dataclass."""
-        names = (f.name for f in fields(record_type) if f.name not in skip)
-        return {name: self._decode(name, row[name]) for name in names}
-
     async def _load(self, conn: Conn, where: str, params: Sequence[Any] = ()) -> list[Ticket]:
         rows = await conn.fetch(f"SELECT * FROM tickets WHERE {where} ORDER BY seq", params)
         history: dict[str, list[HistoryEntry]] = {}
@@ -185,10 +106,10 @@ class SqlStore(Store):
             f"(SELECT id FROM tickets WHERE {where}) ORDER BY seq",
             params,
         ):
-            entry = HistoryEntry(**self._fields(HistoryEntry, h))
+            entry = HistoryEntry(**self.record(HistoryEntry, h))
             history.setdefault(h["ticket_id"], []).append(entry)
         return [
-            Ticket(**self._fields(Ticket, r, "history"), history=tuple(history.get(r["id"], ())))
+            Ticket(**self.record(Ticket, r, "history"), history=tuple(history.get(r["id"], ())))
             for r in rows
         ]
 
@@ -198,10 +119,19 @@ class SqlStore(Store):
             raise NotFound(f"no ticket {tid}")
         return found[0]
 
-    async def create_ticket(self, t: NewTicket) -> tuple[Ticket, bool]:
+    async def create_ticket(
+        self,
+        t: NewTicket,
+        *,
+        status: str = "open",
+        note: str | None = None,
+        outbox: MailFactory | None = None,
+    ) -> tuple[Ticket, bool]:
         check_new_ticket(t)
+        if status not in OPEN_STATUSES:
+            raise ValueError(f"a ticket starts open, not {status!r}")
         now = self.ts(self._clock())
-        values = [self.encode(getattr(t, name)) for name in _NEW_FIELDS] + ["open", now]
+        values = [self.encode(getattr(t, name)) for name in _NEW_FIELDS] + [status, now]
         async with self.session("create_ticket", write=True) as conn:
             mine = "source_message_id = ?", (t.source_message_id,)
             existing = await self._load(conn, *mine)
@@ -215,9 +145,12 @@ class SqlStore(Store):
                 return existing[0], False
             tid = ticket_id(require_utc(t.received_at).year, seq)
             await conn.run("UPDATE tickets SET id = ? WHERE seq = ?", (tid, seq))
-            note = f"received via {t.channel}"
-            await conn.run(_HISTORY_INSERT, (tid, now, "privacybot", "created", None, "open", note))
-            return await self._one(conn, tid), True
+            note = note or f"received via {t.channel}"
+            await conn.run(_HISTORY_INSERT, (tid, now, "privacybot", "created", None, status, note))
+            ticket = await self._one(conn, tid)
+            if outbox is not None:
+                await self.queue(conn, outbox(ticket), tid)
+            return ticket, True
 
     async def get_ticket(self, ticket_id: str) -> Ticket | None:
         async with self.session("get_ticket", write=False) as conn:
@@ -240,24 +173,35 @@ class SqlStore(Store):
         self,
         tid: str,
         op: str,
-        status: str,
         actor: str,
         action: str,
         note: str,
+        *,
+        status: str | None = None,
         new_due: date | None = None,
+        verify: bool = False,
+        outbox: MailFactory | None = None,
     ) -> Ticket:
+        """One recorded change: status (None keeps it; a verified identity ends
+        awaiting_identity), deadline, identity, and the mail about it, in one transaction."""
         now = self._clock()
-        closed_at = self.ts(now) if status in CLOSED_STATUSES else None
         async with self.session(op, write=True) as conn:
             old = await self._one(conn, tid)
+            if status is None:
+                status = "open" if verify and old.status == "awaiting_identity" else old.status
             if new_due is not None:
                 if new_due <= old.due_date:
                     raise ValueError(f"new due date {new_due} is not after {old.due_date}")
+                if old.extended_due_date is not None:  # two extends at once: the first wins
+                    raise ValueError(f"{tid} was already extended to {old.extended_due_date}")
                 note = f"{note} (due {old.effective_due_date} -> {new_due})"
                 await conn.run(
                     "UPDATE tickets SET extended_due_date = ? WHERE id = ?",
                     (self.day(new_due), tid),
                 )
+            if verify:
+                await conn.run("UPDATE tickets SET identity_verified = ? WHERE id = ?", (True, tid))
+            closed_at = self.ts(now) if status in CLOSED_STATUSES else None
             await conn.run(
                 "UPDATE tickets SET status = ?, closed_at = ? WHERE id = ?",
                 (status, closed_at, tid),
@@ -265,74 +209,38 @@ class SqlStore(Store):
             await conn.run(
                 _HISTORY_INSERT, (tid, self.ts(now), actor, action, old.status, status, note)
             )
-            return await self._one(conn, tid)
+            ticket = await self._one(conn, tid)
+            if outbox is not None:
+                await self.queue(conn, outbox(ticket), tid)
+            return ticket
 
     async def set_status(self, ticket_id: str, status: str, *, actor: str, note: str) -> Ticket:
         check_status(status)
-        return await self._change(ticket_id, "set_status", status, actor, "status", note)
+        return await self._change(ticket_id, "set_status", actor, "status", note, status=status)
 
     async def extend_ticket(
-        self, ticket_id: str, new_due: date, *, actor: str, reason: str
+        self,
+        ticket_id: str,
+        new_due: date,
+        *,
+        actor: str,
+        reason: str,
+        outbox: MailFactory | None = None,
     ) -> Ticket:
         return await self._change(
-            ticket_id, "extend_ticket", "extended", actor, "extended", reason, new_due
+            ticket_id, "extend_ticket", actor, "extended", reason,
+            status="extended", new_due=new_due, outbox=outbox,
+        )  # fmt: skip
+
+    async def verify_identity(self, ticket_id: str, *, actor: str, note: str) -> Ticket:
+        return await self._change(
+            ticket_id, "verify_identity", actor, "identity_verified", note, verify=True
         )
-
-    # outbox
-
-    async def enqueue_mail(
-        self,
-        *,
-        message: bytes,
-        recipients: tuple[str, ...],
-        purpose: str,
-        next_attempt_at: datetime,
-    ) -> int:
-        values = [
-            self.encode(v)
-            for v in (bytes(message), recipients, purpose, next_attempt_at, self._clock())
-        ]
-        async with self.session("enqueue_mail", write=True) as conn:
-            new_id = await conn.insert(
-                "INSERT INTO outbox (message, recipients, purpose, next_attempt_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                values,
-                "id",
-            )
-        if new_id is None:
-            raise StoreError("outbox insert returned no id")
-        return new_id
-
-    async def due_mail(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        async with self.session("due_mail", write=False) as conn:
-            rows = await conn.fetch(
-                "SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ? "
-                "ORDER BY next_attempt_at, id LIMIT ?",
-                (self.ts(now), limit),
-            )
-        return [OutboxItem(**self._fields(OutboxItem, r)) for r in rows]
-
-    async def _update_mail(self, mail_id: int, op: str, sql: str, params: Sequence[Any]) -> None:
-        async with self.session(op, write=True) as conn:
-            if await conn.run(sql, (*params, mail_id)) != 1:
-                raise NotFound(f"no outbox message {mail_id}")
-
-    async def mark_mail_sent(self, mail_id: int, at: datetime) -> None:
-        sql = "UPDATE outbox SET sent_at = ? WHERE id = ?"
-        await self._update_mail(mail_id, "mark_mail_sent", sql, (self.ts(at),))
-
-    async def mark_mail_failed(self, mail_id: int, error: str, next_attempt_at: datetime) -> None:
-        sql = (
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
-            "WHERE id = ?"
-        )
-        await self._update_mail(mail_id, "mark_mail_failed", sql, (error, self.ts(next_attempt_at)))
 
     # inbound email
 
     async def claim_inbound(self, key: str, worker: str, now: datetime, lease_seconds: int) -> bool:
-        if lease_seconds <= 0:
-            raise ValueError("lease_seconds must be positive")
+        check_lease(lease_seconds)
         start = require_utc(now)
         until = start + timedelta(seconds=lease_seconds)
         params = (hash_key(key), worker, self.ts(start), self.ts(until))
@@ -355,7 +263,7 @@ class SqlStore(Store):
             )
         if not rows:
             return None
-        return {name: self._decode(name, value) for name, value in rows[0].items()}
+        return {name: self.decode(name, value) for name, value in rows[0].items()}
 
     async def record_auto_reply(self, sender_key: str, at: datetime) -> None:
         async with self.session("record_auto_reply", write=True) as conn:
@@ -391,7 +299,7 @@ class SqlStore(Store):
             rows = await conn.fetch(
                 "SELECT * FROM gaps WHERE at >= ? ORDER BY at, id", (self.ts(since),)
             )
-        return [Gap(**self._fields(Gap, r)) for r in rows]
+        return [Gap(**self.record(Gap, r)) for r in rows]
 
     async def purge(self, before: datetime) -> dict[str, int]:
         cut, now = self.ts(before), self.ts(self._clock())
