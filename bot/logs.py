@@ -19,7 +19,7 @@ _work_id: ContextVar[str] = ContextVar("privacybot_work_id", default=NO_ID)
 _PREFIX: Final = secrets.token_hex(3)
 _counter = itertools.count(1)
 
-_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@([\w-]+(?:\.[\w-]+)+)", re.UNICODE)
+_ADDRESS = re.compile(r"[\w.!#$%&'*+=?^`{|}~-]+@([\w-]+(?:\.[\w-]+)+)", re.UNICODE)
 # Phone numbers, CPR numbers, account and card numbers: six or more digits, maybe grouped.
 _NUMBER = re.compile(r"(?<![\w])\+?\d(?:[ .-]?\d){5,}(?![\w])")
 _ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -112,8 +112,11 @@ class _Handler(logging.StreamHandler[TextIO]):
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:
-    """Send every record to `stream` (stderr) as text or JSON lines; replaces earlier setup."""
+def setup_logging(
+    level: str = "INFO", fmt: str = "text", stream: TextIO | None = None
+) -> logging.Handler:
+    """Send every record to `stream` (stderr) as text or JSON lines; replaces an earlier
+    setup. Returns the handler installed on the root logger."""
     handler = _Handler(stream or sys.stderr)
     handler.addFilter(WorkIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
@@ -126,3 +129,4 @@ def setup_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None 
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     for noisy in ("asyncio", "aiosqlite", "slack_bolt", "slack_sdk", "aioimaplib"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    return handler

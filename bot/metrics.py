@@ -35,6 +35,10 @@ class Metrics:
             "privacybot_answer_duration_seconds", "Time the core takes to answer, by door",
             ["channel"], buckets=_FAST, registry=r,
         )  # fmt: skip
+        self.answer_cache = Counter(
+            "privacybot_answer_cache", "HTTP answers served from the answer cache (hit) or not",
+            ["outcome"], registry=r,
+        )  # fmt: skip
         self.gaps = Counter(
             "privacybot_knowledge_gaps", "Knowledge gaps recorded (outcome: stored or dropped)",
             ["outcome"], registry=r,
@@ -68,6 +72,7 @@ class Metrics:
             ["sha256", "effective_date"], registry=r,
         )  # fmt: skip
 
+        self._hit, self._miss = self.answer_cache.labels("hit"), self.answer_cache.labels("miss")
         # label children by their label values: `labels()` costs more than the update itself
         self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
 
@@ -87,13 +92,17 @@ class Metrics:
         counter.inc()
         histogram.observe(seconds)
 
-    def answer(self, channel: str, answered: bool, seconds: float) -> None:
-        """Count one answer (or abstention) from a door and its latency."""
-        counter, histogram = self._pair(
-            ("answer", channel, "answered" if answered else "abstained")
-        )
+    def answer(
+        self, channel: str, answered: bool, seconds: float, cached: bool | None = None
+    ) -> None:
+        """Count one answer (or abstention) from a door and its latency; `cached` tells
+        whether it came from the answer cache (None: the door has no cache)."""
+        outcome = "answered" if answered else "abstained"
+        counter, histogram = self._pair(("answer", channel, outcome))
         counter.inc()
         histogram.observe(seconds)
+        if cached is not None:
+            (self._hit if cached else self._miss).inc()
 
     def ticket(self, kind: str, channel: str) -> None:
         """Count one escalation ticket created."""

@@ -1,0 +1,205 @@
+"""The email door: every inbound message gets exactly one recorded outcome (reply/ticket/ignore)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from bot.brain import Brain
+from bot.config import Settings
+from bot.errors import StoreError
+from bot.logs import mask_address, work
+from bot.mail.parse import InboundMail, parse_mail
+from bot.mail.reply import recipient
+from bot.mail.triage import Decision, decide
+from bot.mailer import Mailer, describe
+from bot.store import Store
+from bot.tickets import TicketService
+
+log = logging.getLogger("bot.mail")
+
+LEASE_SECONDS: Final = 600  # longer than the slowest handling (SMTP timeouts included)
+RATE_WINDOW: Final = timedelta(hours=24)
+MAX_BODY_CHARS: Final = 200_000  # of decoded body text read from one message
+REPLY_MARK: Final = "email-reply:"  # event id prefix: a reply to this key was committed to
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one message. `final` means it is recorded: the mailbox may mark it done."""
+
+    action: str  # reply | ticket | ignore | error | busy
+    reason: str
+    ticket_id: str | None = None
+    key: str = ""
+    final: bool = True
+    replayed: bool = False  # recorded earlier (by this or another worker): nothing done now
+
+
+def inbound_key(mail: InboundMail) -> str:
+    """The exactly-once key: the Message-ID, or the parser's sha256 of a message without one."""
+    return f"email:{mail.message_id}"
+
+
+def utcnow() -> datetime:
+    """The default clock."""
+    return datetime.now(UTC)
+
+
+class EmailDoor:
+    """Turns raw inbound mail into one decision and acts on it at most once per message.
+
+    Per message: claim the key (a lease) -> decide -> rate limit -> act -> finish with the
+    outcome. A reply is committed (an event), queued in the outbox, finished, then flushed;
+    a ticket and its mail are stored in one transaction, idempotent on the message key.
+    """
+
+    def __init__(
+        self,
+        brain: Brain,
+        store: Store,
+        tickets: TicketService,
+        mailer: Mailer,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        lease_seconds: int = LEASE_SECONDS,
+    ) -> None:
+        self.brain = brain
+        self.store = store
+        self.tickets = tickets
+        self.mailer = mailer
+        self.settings = settings
+        self.lease_seconds = lease_seconds
+        self._clock = clock
+        self.own_domains = frozenset({settings.message_id_domain.lower()})
+
+    def decide(self, mail: InboundMail) -> Decision:
+        """The pure decision for `mail` with this deployment's own addresses."""
+        return decide(
+            mail, self.brain,
+            own_addresses=self.settings.own_addresses, own_domains=self.own_domains,
+        )  # fmt: skip
+
+    async def handle(self, raw: bytes, *, worker: str) -> Outcome:
+        """Process one raw message exactly once; never raises (a failure is outcome "error")."""
+        key = "email:unreadable"
+        with work():
+            try:
+                data = bytes(raw)
+                key = "email:sha256:" + hashlib.sha256(data).hexdigest()
+                mail = parse_mail(data, max_body_chars=MAX_BODY_CHARS)
+                key = inbound_key(mail)
+                return await self._handle(mail, key, worker)
+            except Exception as exc:  # one bad message must not stop the worker
+                return await self._failed(key, exc)
+
+    async def _handle(self, mail: InboundMail, key: str, worker: str) -> Outcome:
+        now = self._clock()
+        if not await self.store.claim_inbound(key, worker, now, self.lease_seconds):
+            done = await self.store.inbound_outcome(key)
+            if done is None:
+                return Outcome("busy", "another worker is handling this message", None, key, False)
+            reason = str(done.get("reason") or "")
+            return Outcome(str(done["action"]), reason, done.get("ticket_id"), key, True, True)
+        decision = self.decide(mail)
+        if decision.action == "ignore":
+            return await self._finish(key, mail, "ignore", decision.reason)
+        to = recipient(mail)
+        if to is None:  # the guard already refuses mail without a usable address
+            return await self._finish(key, mail, "ignore", "no usable sender address")
+        sender_key = f"email:{to.lower()}"
+        sent = await self.store.count_auto_replies(sender_key, now - RATE_WINDOW)
+        if sent >= self.settings.auto_reply_limit:
+            limit = self.settings.auto_reply_limit
+            why = f"rate limited: {sent} auto-replies to this sender in 24 h (limit {limit})"
+            why += "; left for the privacy team"
+            return await self._finish(key, mail, "ignore", why)
+        if decision.action == "ticket" and decision.request is not None:
+            return await self._ticket(mail, key, decision, to, sender_key, now)
+        return await self._reply(mail, key, decision, sender_key, now)
+
+    async def _ticket(
+        self, mail: InboundMail, key: str, decision: Decision, to: str, sender_key: str,
+        now: datetime,
+    ) -> Outcome:  # fmt: skip
+        # open_ticket is idempotent on source_message_id: after a crash the same ticket comes
+        # back with created=False and no second acknowledgement is sent.
+        await self.store.record_auto_reply(sender_key, now)
+        ticket, created = await self.tickets.open_ticket(
+            kind=decision.request or "", requester=to, text=mail.text.strip() or decision.question,
+            channel="email", lang=decision.lang, requester_name=mail.sender_name or None,
+            subject=mail.subject or None, source_message_id=key, received_at=now,
+            in_reply_to=None if mail.message_id.startswith("sha256:") else mail.message_id,
+        )  # fmt: skip
+        reason = decision.reason if created else f"{decision.reason} (ticket existed already)"
+        return await self._finish(key, mail, "ticket", reason, ticket.id)
+
+    async def _reply(
+        self, mail: InboundMail, key: str, decision: Decision, sender_key: str, now: datetime
+    ) -> Outcome:
+        if decision.reply is None:
+            return await self._finish(key, mail, "ignore", "nothing to send")
+        out = self.mailer.prepare(decision.reply, purpose="reply")
+        # 1. The commit point, BEFORE anything is queued or sent: once this event exists, no
+        #    worker queues a reply to this message again.
+        if not await self.store.remember_event(REPLY_MARK + key, now):
+            why = ("a reply was committed before a restart and is not queued again; "
+                   "if it is not in the outbox or the sent mail, answer by hand")  # fmt: skip
+            return await self._finish(key, mail, "reply", why)
+        # 2. The reply is durable in the outbox before the outcome is recorded ...
+        mail_id = await self.store.enqueue_mail(
+            message=out.message, recipients=out.recipients, purpose=out.purpose,
+            next_attempt_at=now,
+        )  # fmt: skip
+        outcome = await self._finish(key, mail, "reply", decision.reason)
+        await self.store.record_auto_reply(sender_key, now)
+        # 3. ... and goes out now; if not (relay down, process killed), the outbox flusher
+        #    sends it later, once: outbox messages are claimed before they are sent.
+        try:
+            await self.mailer.flush(ids=[mail_id])
+        except Exception as exc:  # recorded and queued: the outbox flusher will send it
+            log.warning("reply stays queued in the outbox (#%d): %s", mail_id, describe(exc))
+        return outcome
+
+    async def _finish(
+        self, key: str, mail: InboundMail, action: str, reason: str, ticket_id: str | None = None
+    ) -> Outcome:
+        recorded = await self.store.finish_inbound(
+            key, action=action, reason=reason[:500], ticket_id=ticket_id, now=self._clock()
+        )
+        if not recorded:  # another worker finished it first (its lease had run out on us)
+            done = await self.store.inbound_outcome(key) or {}
+            action = str(done.get("action", action))
+            reason = str(done.get("reason") or reason)
+            ticket_id = done.get("ticket_id", ticket_id)
+        ticket = f" ticket {ticket_id}" if ticket_id else ""
+        why = reason.split(":")[0][:60]
+        log.info("mail from %s: %s (%s)%s", mask_address(mail.sender), action, why, ticket)
+        return Outcome(action, reason, ticket_id, key, True, not recorded)
+
+    async def _failed(self, key: str, exc: Exception) -> Outcome:
+        """Record outcome "error" (final: the team sees the mail unread). A store failure is
+        not recorded: the outcome is not final and the message is tried again later."""
+        problem = describe(exc)
+        log.error("inbound mail %s failed: %s", hashlib.sha256(key.encode()).hexdigest()[:12],
+                  problem)  # fmt: skip
+        reason = f"error: {problem}; left for the privacy team"
+        if isinstance(exc, StoreError):
+            return Outcome("error", reason, None, key, False)
+        try:
+            recorded = await self.store.finish_inbound(
+                key, action="error", reason=reason[:500], ticket_id=None, now=self._clock()
+            )
+            done = None if recorded else await self.store.inbound_outcome(key)
+        except Exception as again:
+            log.error("could not record the failure: %s", describe(again))
+            return Outcome("error", reason, None, key, False)
+        if done is not None:  # the message had its outcome before the failure: that one stands
+            action, why = str(done["action"]), str(done.get("reason") or "")
+            return Outcome(action, why, done.get("ticket_id"), key, True, True)
+        return Outcome("error", reason, None, key, True)
