@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 [ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)   # certificates for the IMAP TLS tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "== installing ${need_apt[*]} from Debian's packages"
