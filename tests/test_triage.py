@@ -38,6 +38,8 @@ def body(decision: Decision) -> str:
 
 @pytest.fixture(scope="module")
 def corpus(brain: Brain) -> dict[str, Decision]:
+    if not EXPECTED:
+        pytest.skip(f"the shared email corpus is not at {SAMPLES}")
     return {e["file"]: run(brain, (SAMPLES / e["file"]).read_bytes()) for e in EXPECTED}
 
 
