@@ -54,7 +54,10 @@ class ConceptMatcher:
         skip_stopwords: bool = True,
     ) -> None:
         self._skip_stopwords = skip_stopwords
+        # One-word phrases by their word's keys; longer ones by their first two words' keys,
+        # so that only phrases whose second word follows closely are ever tried.
         self._by_first: dict[str, list[_Phrase]] = {}
+        self._by_pair: dict[tuple[str, str], list[_Phrase]] = {}
         for concept in concepts:
             for term in (t for raw in (*concept.en, *concept.da) for t in expand(raw)):
                 head, *extras = term.split(" + ")
@@ -70,15 +73,16 @@ class ConceptMatcher:
                 )
                 rest = (*parts[1:], *(part for extra in also for part in extra))
                 phrase = _Phrase(concept, parts, also, rest)
-                for key in parts[0]:
-                    self._by_first.setdefault(key, []).append(phrase)
+                if len(parts) == 1:
+                    for key in parts[0]:
+                        self._by_first.setdefault(key, []).append(phrase)
+                else:
+                    for pair in {(a, b) for a in parts[0] for b in parts[1]}:
+                        self._by_pair.setdefault(pair, []).append(phrase)
         self.words = tuple(t for c in concepts for t in (*c.en, *c.da))
-        self.keys = frozenset(self._by_first) | frozenset(
-            k
-            for phrases in self._by_first.values()
-            for p in phrases
-            for part in (*p.parts[1:], *(x for a in p.also for x in a))
-            for k in part
+        every = [p for ps in (*self._by_first.values(), *self._by_pair.values()) for p in ps]
+        self.keys = frozenset(
+            k for p in every for part in (*p.parts, *(x for a in p.also for x in a)) for k in part
         )
 
     def match(self, tokens: Sequence[Token]) -> list[Match]:
@@ -86,8 +90,16 @@ class ConceptMatcher:
         found: dict[str, Match] = {}
         present = frozenset().union(*(t.keys for t in tokens))
         for start, token in enumerate(tokens):
+            near = tokens[start + 1 : start + 2 + MAX_GAP]
             candidates = [p for k in token.keys for p in self._by_first.get(k, ())]
-            for phrase in dict.fromkeys(candidates) if len(token.keys) > 1 else candidates:
+            candidates += [
+                p
+                for k in token.keys
+                for following in near
+                for k2 in following.keys
+                for p in self._by_pair.get((k, k2), ())
+            ]
+            for phrase in dict.fromkeys(candidates):
                 if any(part.isdisjoint(present) for part in phrase.rest):
                     continue
                 positions = self._locate(phrase, tokens, start)

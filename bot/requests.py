@@ -53,20 +53,24 @@ class RequestDetector:
 
     def detect(self, text: str) -> Detection:
         """The first sentence worded as a request decides the kind."""
-        whole = self._names(self.vocabulary.analyse(text))
-        if "m:reported" in whole:
+        sentences = [s for s in (x.strip() for x in _SENTENCE.split(text)) if s]
+        analysed = [
+            (s, tokens, self.matcher.match(tokens))
+            for s in sentences
+            for tokens in [self.vocabulary.analyse(s)]
+        ]
+        if any(m.concept.name == "m:reported" for _, _, found in analysed for m in found):
             return Detection(None, reason="reported speech: someone asks about a request")
-        for sentence in (s.strip() for s in _SENTENCE.split(text)):
-            if not sentence:
-                continue
-            found = self._sentence(sentence, text)
-            if found.kind:
-                return found
+        for sentence, tokens, found in analysed:
+            detection = self._sentence(sentence, text, tokens, found)
+            if detection.kind:
+                return detection
         return Detection(None, reason="no sentence is worded as a request")
 
-    def _sentence(self, sentence: str, text: str) -> Detection:
-        tokens = self.vocabulary.analyse(sentence)
-        matches = _longest([m for m in self.matcher.match(tokens) if not self._negated(m, tokens)])
+    def _sentence(
+        self, sentence: str, text: str, tokens: Sequence[Token], found: Sequence[Match]
+    ) -> Detection:
+        matches = _longest([m for m in found if not self._negated(m, tokens)])
         names = {m.concept.name for m in matches}
         kinds = [k for k in self.order if f"k:{k}" in names or f"p:{k}" in names]
         if not kinds:
@@ -138,9 +142,6 @@ class RequestDetector:
     def _asks(text: str, sentence: str) -> bool:
         end = text.find(sentence) + len(sentence)
         return text[end : end + 1] == "?"
-
-    def _names(self, tokens: Sequence[Token]) -> set[str]:
-        return {m.concept.name for m in self.matcher.match(tokens)}
 
 
 def _longest(matches: list[Match]) -> list[Match]:
