@@ -12,17 +12,33 @@ from bot.vocabulary import Token
 
 MAX_GAP = 2  # words allowed between the words of a phrase
 _CHOICE = re.compile(r"\(([^()]*\|[^()]*)\)")
+_SLOT = re.compile(r"\(([^()]*)\)|([^\s()]+)")
 
 
 def expand(term: str) -> list[str]:
-    """`(site|shop) + (runs on|made with)` -> the four terms it stands for."""
-    found = _CHOICE.search(term)
+    """`(site|shop) + (runs on|made with)` -> `(site|shop) + runs on`, `(site|shop) + made with`:
+    groups with a multi-word option are spelled out; one-word groups stay (see `slots`)."""
+    found = next((m for m in _CHOICE.finditer(term) if " " in m.group(1).strip()), None)
     if not found:
         return [term]
     head, tail = term[: found.start()], term[found.end() :]
     return [
         t for option in found.group(1).split("|") for t in expand(f"{head}{option.strip()}{tail}")
     ]
+
+
+def slots(text: str, stemmer: Stemmer) -> tuple[frozenset[str], ...]:
+    """The stem keys each word position may have: `(shop|store) built` -> ({shop, store}, {built})."""
+    out: list[frozenset[str]] = []
+    for group, plain in _SLOT.findall(text):
+        if group:
+            keys = frozenset(
+                k for option in group.split("|") for w in words(option) for k in stemmer.keys(w)
+            )
+            out += [keys] if keys else []
+        else:
+            out += [frozenset(stemmer.keys(w)) for w in words(plain)]
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -61,16 +77,12 @@ class ConceptMatcher:
         for concept in concepts:
             for term in (t for raw in (*concept.en, *concept.da) for t in expand(raw)):
                 head, *extras = term.split(" + ")
-                parts = tuple(frozenset(stemmer.keys(w)) for w in words(head))
-                if not parts or (skip_stopwords and all(w in stopwords for w in words(head))):
+                parts = slots(head, stemmer)
+                if not parts or (
+                    skip_stopwords and "(" not in head and all(w in stopwords for w in words(head))
+                ):
                     continue
-                also = tuple(
-                    part
-                    for part in (
-                        tuple(frozenset(stemmer.keys(w)) for w in words(x)) for x in extras
-                    )
-                    if part
-                )
+                also = tuple(part for part in (slots(x, stemmer) for x in extras) if part)
                 rest = (*parts[1:], *(part for extra in also for part in extra))
                 phrase = _Phrase(concept, parts, also, rest)
                 if len(parts) == 1:

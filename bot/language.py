@@ -27,7 +27,10 @@ class LanguageDetector:
         self._logp: dict[str, dict[str, float]] = {}
         self._unseen: dict[str, float] = {}
         for lang in LANGS:
-            counts = Counter(t for w in words(corpora.get(lang, "")) for t in _trigrams(w))
+            counts: Counter[str] = Counter()
+            for word, n in Counter(words(corpora.get(lang, ""))).items():
+                for gram in _trigrams(word):
+                    counts[gram] += n
             total = sum(counts.values()) + 20_000
             self._logp[lang] = {t: math.log((c + 1) / total) for t, c in counts.items()}
             self._unseen[lang] = math.log(1 / total)

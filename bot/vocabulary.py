@@ -44,11 +44,10 @@ class Vocabulary:
         self._surface: dict[str, str] = {}  # spelling -> a word as written, stemmed on demand
         self._langs: dict[str, set[str]] = {}  # spelling -> languages it is known in
         for lang, lang_texts in texts.items():
-            for text in lang_texts:
-                for word in words(text):
-                    form = squash(fold(word))
-                    self._surface.setdefault(form, word)
-                    self._langs.setdefault(form, set()).add(lang)
+            for word in dict.fromkeys(w for text in lang_texts for w in words(text)):
+                form = squash(fold(word))
+                self._surface.setdefault(form, word)
+                self._langs.setdefault(form, set()).add(lang)
         self._keys = frozenset(keys)
         self._choices = sorted(f for f in self._surface if len(f) >= MIN_FUZZY_LEN)
         self._by_lang = {
