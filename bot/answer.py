@@ -15,7 +15,6 @@ from bot.text import Stemmer, words
 MAX_QUOTE = 700  # characters; a longer paragraph is cut to its best sentences with "…"
 MAX_DIRECT = 2  # sentences of a section's direct answer kept when it has more
 RELATED = 0.75  # a runner-up section at least this close to the top one is named as related
-HUMAN_ROUTE = "privacy@ciemtech.com"
 _SENTENCE = re.compile(r"(?<=[.;!?])\s+(?=[A-ZÆØÅ\"“(0-9])|\n+")
 _MONTHS = {
     "en": ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -110,8 +109,8 @@ class Composer:
         confidence = self._confidence(ranking)
         if not ranking.answered or ranking.top is None:
             lines = [kn.message(lang, "not_covered"), kn.message(lang, "offer_human")]
-            return self._answer(question, lang, False, refs, "", None, (HUMAN_ROUTE,), request,
-                                lines[0], (kn.routes[HUMAN_ROUTE].how(lang),), (), "\n\n".join(lines),
+            return self._answer(question, lang, False, refs, "", None, (kn.human_route,), request,
+                                lines[0], (kn.routes[kn.human_route].how(lang),), (), "\n\n".join(lines),
                                 confidence)  # fmt: skip
         top = ranking.top
         info = kn.sections[top]

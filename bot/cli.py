@@ -61,28 +61,38 @@ def _jsonl(handle: TextIO) -> Iterator[tuple[int, dict[str, Any] | None, str | N
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from bot.brain import Message
-
     brain = _brain(args)
     try:
         handle = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         raise PrivacyBotError(f"cannot read {args.file}: {exc.strerror}") from None
-    failures = 0
     with handle:
-        for number, item, error in _jsonl(handle):
-            if item is None:
-                failures += 1
-                _print_json({"id": None, "line": number, "error": error})
-                continue
-            text = item.get("q", item.get("text"))
-            if not isinstance(text, str) or not text.strip():
-                failures += 1
-                _print_json({"id": item.get("id"), "error": "no question: give `q` or `text`"})
-                continue
-            result = brain.answer(Message(text, lang=item.get("lang_override"))).to_json()
-            _print_json({"id": item.get("id"), **result})
+        try:
+            failures = _batch(brain, handle)
+        except UnicodeDecodeError as exc:
+            raise PrivacyBotError(
+                f"{args.file} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
     return 1 if failures else 0
+
+
+def _batch(brain: Any, handle: TextIO) -> int:
+    """One answer object per line of `handle`, in order; returns how many lines failed."""
+    from bot.brain import Message
+
+    failures = 0
+    for number, item, error in _jsonl(handle):
+        if item is None:
+            failures += 1
+            _print_json({"id": None, "line": number, "error": error})
+            continue
+        text = item.get("q", item.get("text"))
+        if not isinstance(text, str) or not text.strip():
+            failures += 1
+            _print_json({"id": item.get("id"), "error": "no question: give `q` or `text`"})
+            continue
+        _print_json({"id": item.get("id"), **brain.answer(Message(text)).to_json()})
+    return failures
 
 
 def cmd_check_knowledge(args: argparse.Namespace) -> int:

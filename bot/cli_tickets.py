@@ -6,16 +6,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from dotenv import find_dotenv, load_dotenv
-
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.deadlines import is_overdue
 from bot.errors import NotFound
 from bot.mailer import Mailer
@@ -91,12 +88,6 @@ class Context:
         brain = Brain.from_folder(self.knowledge)
         texts = load_ticket_texts(self.knowledge) if self.knowledge else None
         return TicketService(self.store, self.mailer(), brain, self.settings, texts=texts)
-
-
-def load_settings() -> Settings:
-    """Settings from the environment, after the `.env` of the working directory (if any)."""
-    load_dotenv(find_dotenv(usecwd=True))
-    return Settings.from_env(os.environ)
 
 
 @asynccontextmanager

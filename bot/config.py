@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,6 +96,12 @@ class Settings:
         get = _Reader(env)
         slack_token = get.get("SLACK_BOT_TOKEN")
         slack = None
+        if not slack_token:
+            for orphan in ("SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+                if get.get(orphan):
+                    raise ConfigError(
+                        f"{orphan} is set but SLACK_BOT_TOKEN is not: set both, or neither"
+                    )
         if slack_token:
             if not slack_token.startswith("xoxb-"):
                 raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
@@ -133,6 +140,15 @@ class Settings:
             ask_rate_per_minute=get.integer("ASK_RATE_PER_MINUTE", 600, 1, 1_000_000),
             max_request_bytes=get.integer("MAX_REQUEST_BYTES", 1_048_576, 1024, 100_000_000),
         )
+
+
+def load_settings() -> Settings:
+    """The one way a process reads its settings: `.env` of the working directory (if any)
+    fills in what the environment does not set, then everything is checked."""
+    from dotenv import load_dotenv
+
+    load_dotenv(Path.cwd() / ".env", override=False)
+    return Settings.from_env(os.environ)
 
 
 class _Reader:

@@ -84,6 +84,7 @@ class Knowledge:
     stopwords: dict[str, frozenset[str]]
     requests: dict[str, Any]
     who_asks_sections: frozenset[str] = frozenset()
+    human_route: str = "privacy@ciemtech.com"
 
     def message(self, lang: str, key: str, **values: object) -> str:
         return self.messages[lang if lang in self.messages else "en"][key].format(**values)
@@ -163,6 +164,7 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
         _check_routes(concept.routes, routes, where)
         concepts.append(concept)
     messages = _toml(folder, "messages.toml")
+    _check_messages(messages)
     language = _toml(folder, "language.toml")
     stopwords = {
         k: frozenset(_strings(v, f"language.toml {k}")) for k, v in language["stopwords"].items()
@@ -178,8 +180,39 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
         kinds=messages.get("kinds", {}),
         stopwords=stopwords,
         requests=requests,
-        who_asks_sections=frozenset(_strings(messages.get("who_asks", {}).get("sections", []), "messages.toml who_asks")),
+        who_asks_sections=frozenset(
+            _strings(messages.get("who_asks", {}).get("sections", []), "messages.toml who_asks")
+        ),
+        human_route=_human_route(messages, routes),
     )
+
+
+_PLACEHOLDERS = {"section": "5.3", "title": "t", "date": "d", "sections": "11", "kind": "k"}
+
+
+def _check_messages(messages: dict[str, Any]) -> None:
+    """Every fixed sentence formats with the placeholders the bot fills in."""
+    for lang in ("en", "da"):
+        table = messages.get(lang)
+        if not isinstance(table, dict):
+            raise KnowledgeError(f"messages.toml has no [{lang}] table")
+        for key, text in table.items():
+            try:
+                str(text).format(**_PLACEHOLDERS)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise KnowledgeError(
+                    f"messages.toml [{lang}] {key}: bad placeholder {exc}; allowed: "
+                    + ", ".join("{" + p + "}" for p in _PLACEHOLDERS)
+                ) from None
+    missing = set(messages["en"]) ^ set(messages["da"])
+    if missing:
+        raise KnowledgeError(f"messages.toml: {sorted(missing)} must be in both [en] and [da]")
+
+
+def _human_route(messages: dict[str, Any], routes: dict[str, Route]) -> str:
+    route = str(messages.get("human", {}).get("route", "privacy@ciemtech.com"))
+    _check_routes((route,), routes, "messages.toml [human] route")
+    return route
 
 
 def _check_routes(ids: tuple[str, ...], routes: dict[str, Route], where: str) -> None:

@@ -16,7 +16,7 @@ from bot.vocabulary import Token, Vocabulary
 KINDS = ("access", "erasure", "rectification", "restriction", "portability", "objection",
          "withdraw_consent", "marketing_opt_out")  # fmt: skip
 MARKERS = ("request", "hypothetical", "reported", "question", "polite", "inform", "imperative")
-NEGATION_WINDOW = 2  # words before a kind phrase (after it too, for Danish) that can negate it
+NEGATION_WINDOW = 4  # words before a kind phrase (2 after it, for Danish) that can negate it
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|\?")
 _CLAUSE = re.compile(r"\s*(?:[,;:]|\s[–—-]\s)\s*")
 _LEAD_IN = frozenset("please kindly so and but also then ok okay hi hey hello dear venligst og men "
@@ -133,7 +133,7 @@ class RequestDetector:
             return False
         first, last = min(match.positions), max(match.positions)
         before = tokens[max(0, first - NEGATION_WINDOW) : first]
-        after = tokens[last + 1 : last + 1 + NEGATION_WINDOW]
+        after = tokens[last + 1 : last + 3]
         return any(t.word in self.negation for t in before) or any(
             t.word in ("ikke", "aldrig") for t in after
         )

@@ -7,7 +7,6 @@ import asyncio
 import gc
 import json
 import logging
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -16,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.errors import ConfigError, PrivacyBotError
 
 if TYPE_CHECKING:
@@ -26,14 +25,6 @@ T = TypeVar("T")
 
 SHUTDOWN_GRACE: Final = 20.0  # seconds for requests in flight after SIGTERM (platforms give 30)
 log = logging.getLogger("bot.service")
-
-
-def load_settings() -> Settings:
-    """Settings from `.env` in the working directory (if any), then the environment."""
-    from dotenv import load_dotenv
-
-    load_dotenv(Path.cwd() / ".env", override=False)
-    return Settings.from_env(os.environ)
 
 
 def _setup(args: argparse.Namespace) -> Settings:

@@ -48,3 +48,27 @@ def test_questions_about_requests_are_not_requests(brain: Brain, text: str) -> N
 def test_detection_says_why(brain: Brain) -> None:
     found = brain.requests.detect("Hi. Forget me. Name: Jo.")
     assert found.kind == "erasure" and found.sentence == "Forget me." and found.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I don't want you to delete my account, I still use it.",
+        "I never asked you to delete my data",
+        "Jeg vil ikke have at I sletter mine data",
+    ],
+)
+def test_a_negated_request_is_not_a_request(brain: Brain, text: str) -> None:
+    assert brain.requests.detect(text).kind is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("I am writing to make a subject access request under Article 15.", "access"),
+        ("I hereby submit an erasure request for my account.", "erasure"),
+        ("Jeg vil ikke have at I bruger mine data til reklamer.", "objection"),
+    ],
+)
+def test_declarative_requests(brain: Brain, text: str, kind: str) -> None:
+    assert brain.requests.detect(text).kind == kind

@@ -81,7 +81,7 @@ def triage_file(path: str, brain: Brain, settings: Settings) -> dict[str, Any]:
 
 
 def _settings() -> Settings:
-    from bot.service import load_settings
+    from bot.config import load_settings
 
     return load_settings()
 
