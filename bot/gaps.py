@@ -36,6 +36,11 @@ def is_gap(answer: Scored) -> bool:
     return not answer.answered or answer.confidence < LOW_CONFIDENCE
 
 
+def gap_text(text: str) -> str:
+    """`text` as a gap keeps it: on one line, addresses and long numbers masked, cut short."""
+    return mask_text(" ".join(text.split()))[:MAX_TEXT]
+
+
 class GapRecorder:
     """Stores gaps in the background, one at a time, without ever delaying an answer.
 
@@ -59,7 +64,7 @@ class GapRecorder:
 
     def record(self, text: str, lang: str, score: float) -> None:
         """Queue a gap (masked here); must be called from the event loop's thread."""
-        item = (mask_text(" ".join(text.split()))[:MAX_TEXT], lang, float(score), self.clock())
+        item = (gap_text(text), lang, float(score), self.clock())
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 import tomllib
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,12 @@ TICKET_MAIL_KEYS: dict[str, frozenset[str]] = {
         "clause_intro": "section title", "signature": "", "extension_subject": "ticket",
         "extension_body": "ticket reason received due",
     }.items()
+}  # fmt: skip
+# the keys [email.en] and [email.da] of messages.toml must have (the email door's replies)
+EMAIL_KEYS: dict[str, frozenset[str]] = {
+    "greeting": frozenset({"name"}), "greeting_anonymous": frozenset(), "intro": frozenset(),
+    "intro_many": frozenset(), "asked": frozenset({"question"}), "not_covered": frozenset(),
+    "footer": frozenset(), "signature": frozenset(), "no_subject": frozenset(),
 }  # fmt: skip
 
 
@@ -85,6 +91,7 @@ class Knowledge:
     requests: dict[str, Any]
     who_asks_sections: frozenset[str] = frozenset()
     human_route: str = "privacy@ciemtech.com"
+    email: dict[str, dict[str, str]] = field(default_factory=dict)  # [email.<lang>] wording
 
     def message(self, lang: str, key: str, **values: object) -> str:
         return self.messages[lang if lang in self.messages else "en"][key].format(**values)
@@ -184,7 +191,26 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
             _strings(messages.get("who_asks", {}).get("sections", []), "messages.toml who_asks")
         ),
         human_route=_human_route(messages, routes),
+        email=_email_wording(messages, folder / "messages.toml"),
     )
+
+
+def _email_wording(messages: dict[str, Any], path: Path) -> dict[str, dict[str, str]]:
+    """The [email.en] and [email.da] tables: every EMAIL_KEYS key, each with its own
+    placeholders only."""
+    tables = messages.get("email")
+    wording: dict[str, dict[str, str]] = {}
+    for lang in ("en", "da"):
+        table = tables.get(lang) if isinstance(tables, dict) else None
+        if not isinstance(table, dict):
+            raise KnowledgeError(f"{path}: the [email.{lang}] table is missing")
+        missing = [k for k in EMAIL_KEYS if not isinstance(table.get(k), str)]
+        if missing:
+            raise KnowledgeError(f"{path}: [email.{lang}] lacks {', '.join(missing)}")
+        for key, allowed in EMAIL_KEYS.items():
+            _check_placeholders(table[key], allowed, f"{path}: email.{lang}.{key}")
+        wording[lang] = {k: table[k] for k in EMAIL_KEYS}
+    return wording
 
 
 _PLACEHOLDERS = {"section": "5.3", "title": "t", "date": "d", "sections": "11", "kind": "k"}

@@ -33,7 +33,8 @@ class MeteredTickets(TicketService):
 
 
 class MeteredEmailDoor(EmailDoor):
-    """The email door, counting every message by what became of it, and timing it."""
+    """The email door, counting every message by what became of it (and its knowledge gaps),
+    and timing it."""
 
     def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,6 +46,9 @@ class MeteredEmailDoor(EmailDoor):
         action = "replayed" if outcome.replayed else outcome.action
         self.metrics.email(action, time.perf_counter() - started)
         return outcome
+
+    def gap_kept(self, outcome: str) -> None:
+        self.metrics.gaps.labels(outcome).inc()
 
 
 @dataclass(frozen=True)

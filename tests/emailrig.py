@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,25 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing in the door catches it."""
+
+
+class CrashAfterSend(Mailer):
+    """A mailer whose process dies right after the relay accepted the queued mail."""
+
+    async def flush(self, limit: int = 100, *, ids: Collection[int] | None = None) -> int:
+        await super().flush(limit, ids=ids)
+        raise Crash
+
+
+class CrashBeforeSend(Mailer):
+    """A mailer whose process dies just before talking to the relay (the mail is queued)."""
+
+    async def flush(self, limit: int = 100, *, ids: Collection[int] | None = None) -> int:
+        raise Crash
 
 
 @dataclass

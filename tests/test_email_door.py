@@ -1,17 +1,15 @@
-"""The email door end to end: Dovecot, aiosmtpd and a real store; exactly once through crashes."""
+"""The email door end to end: Dovecot, aiosmtpd and a real store; outcomes, ignore rules, limits."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 
 import pytest
 
 from bot.answer import Answer
 from bot.brain import Message
 from bot.errors import StoreError
-from bot.mail.door import LEASE_SECONDS
-from bot.mailer import Mailer
 from tests.dovecot import append, flags
 from tests.emailrig import (  # noqa: F401
     TEAM,
@@ -27,25 +25,6 @@ from tests.smtp import smtp_server_fixture  # noqa: F401
 
 QUESTION = "Hello,\n\nHow long do you keep my invoices?\n\nAlice\n"
 ERASE = "Hello,\n\nPlease delete my account and all my personal data.\n\nAlice\n"
-
-
-class Crash(BaseException):
-    """Stands for the process dying: not an Exception, so nothing in the door catches it."""
-
-
-class CrashAfterSend(Mailer):
-    """A mailer whose process dies right after the relay accepted the queued mail."""
-
-    async def flush(self, limit: int = 100, *, ids: Collection[int] | None = None) -> int:
-        await super().flush(limit, ids=ids)
-        raise Crash
-
-
-class CrashBeforeSend(Mailer):
-    """A mailer whose process dies just before talking to the relay (the mail is queued)."""
-
-    async def flush(self, limit: int = 100, *, ids: Collection[int] | None = None) -> int:
-        raise Crash
 
 
 def mail(n: int, body: str = QUESTION, **headers: str) -> bytes:
@@ -94,35 +73,6 @@ async def test_handle_twice_acts_once(rig: Rig) -> None:
     assert len(rig.replies()) == 1
 
 
-async def test_crash_between_send_and_flag(rig: Rig) -> None:
-    """The reply went out and the outcome was recorded, but the flag never got set."""
-    await append(rig.dovecot, rig.user, mail(1))
-    crashing = rig.worker("crashing", mailer=CrashAfterSend)
-    with pytest.raises(Crash):
-        await crashing.poller.poll_once()
-    await crashing.poller.close()
-    assert len(rig.replies()) == 1 and await flags(rig.dovecot, rig.user) == [set()]
-    rig.clock.advance(LEASE_SECONDS + 1)
-    restarted = rig.worker("restarted")
-    assert await restarted.poller.poll_once() == 1
-    assert len(rig.replies()) == 1
-    assert await flags(rig.dovecot, rig.user) == [{"$PrivacyBot"}]
-
-
-async def test_crash_before_delivery_is_sent_once_by_the_outbox(rig: Rig) -> None:
-    """Recorded and queued, then the process died: the outbox flusher sends it, once."""
-    crashing = rig.worker("crashing", mailer=CrashBeforeSend)
-    with pytest.raises(Crash):
-        await crashing.door.handle(mail(1), worker="crashing")
-    assert rig.replies() == []
-    restarted = rig.worker("restarted")
-    again = await restarted.door.handle(mail(1), worker="restarted")
-    assert (again.action, again.replayed) == ("reply", True)
-    assert await restarted.mailer.flush() == 1
-    assert await restarted.mailer.flush() == 0
-    assert rig.replies() == ["<m1@example.com>"]
-
-
 async def test_relay_down_reply_waits_in_the_outbox(rig: Rig) -> None:
     rig.smtp.stop()
     done = await rig.workers[0].door.handle(mail(1), worker="w1")
@@ -131,57 +81,6 @@ async def test_relay_down_reply_waits_in_the_outbox(rig: Rig) -> None:
     rig.clock.advance(61)  # the first retry is due after a minute
     assert await rig.workers[0].mailer.flush() == 1
     assert rig.replies() == ["<m1@example.com>"]
-
-
-async def test_crash_in_the_commit_window_is_recorded_not_repeated(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Died between the commit and the outbox (two local writes apart): other workers wait
-    for the lease, then record it for a person rather than risk a second answer."""
-    crashing = rig.worker("crashing")
-
-    async def dies(**_: object) -> int:
-        raise Crash
-
-    monkeypatch.setattr(crashing.store, "enqueue_mail", dies)
-    with pytest.raises(Crash):
-        await crashing.door.handle(mail(1), worker="crashing")
-    other = rig.worker("other")
-    busy = await other.door.handle(mail(1), worker="other")
-    assert (busy.action, busy.final) == ("busy", False)
-    rig.clock.advance(LEASE_SECONDS + 1)
-    done = await other.door.handle(mail(1), worker="other")
-    assert (done.action, done.final) == ("reply", True) and "answer by hand" in done.reason
-    assert await other.mailer.flush() == 0
-    assert rig.replies() == []
-
-
-async def test_cancelled_before_the_commit_is_answered_after_restart(rig: Rig) -> None:
-    """Killed while claiming (before anything was committed): the restart answers it once."""
-    dying = rig.worker("dying")
-    task = asyncio.create_task(dying.door.handle(mail(1), worker="dying"))
-    await asyncio.sleep(0)  # the task is inside claim_inbound
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await dying.store.close()  # the process is gone, and with it its database connection
-    rig.clock.advance(LEASE_SECONDS + 1)
-    done = await rig.worker("restarted").door.handle(mail(1), worker="restarted")
-    assert done.action == "reply"
-    assert len(rig.replies()) == 1
-
-
-@pytest.mark.parametrize("crash", [CrashAfterSend, CrashBeforeSend])
-async def test_crash_around_a_ticket_sends_one_ack(rig: Rig, crash: type[Mailer]) -> None:
-    crashing = rig.worker("crashing", mailer=crash)
-    with pytest.raises(Crash):
-        await crashing.door.handle(mail(1, ERASE), worker="crashing")
-    rig.clock.advance(LEASE_SECONDS + 1)
-    done = await rig.worker("restarted").door.handle(mail(1, ERASE), worker="restarted")
-    assert done.action == "ticket" and "existed already" in done.reason
-    assert len(rig.smtp.recorder.by_purpose("ack")) == 1
-    assert len(rig.smtp.recorder.by_purpose("ticket")) == 1
-    assert len(await rig.workers[0].store.list_tickets()) == 1
 
 
 async def test_two_pollers_on_one_mailbox_do_not_double_answer(rig: Rig) -> None:
@@ -265,7 +164,8 @@ async def test_a_failing_message_is_recorded_as_error_and_the_rest_go_on(
     failed = await rig.outcome("m1@example.com")
     assert failed is not None and failed.action == "error" and "RuntimeError" in failed.reason
     assert rig.replies() == ["<m2@example.com>"]
-    assert await flags(rig.dovecot, rig.user) == [{"$PrivacyBot"}] * 2
+    assert await flags(rig.dovecot, rig.user) == [{"$PrivacyBot", "$PrivacyBotNeedsHuman"},
+                                                  {"$PrivacyBot"}]  # fmt: skip
 
 
 async def test_a_store_failure_leaves_the_message_for_a_retry(

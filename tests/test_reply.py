@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
+from bot.cli import main
+from bot.knowledge import default_dir, load_knowledge
 from bot.mail.parse import parse_mail
 from bot.mail.reply import ReplyPart, compose_reply, greeting, reply_subject, thread_ids
 from tests.mailfactory import raw_mail
 
 ANSWER = ReplyPart(None, "We keep it for as long as needed.\n\n> Verbatim clause.")
+WORDING = load_knowledge().email
 
 
 def reply(raw: bytes, parts: list[ReplyPart] | None = None, lang: str = "en") -> EmailMessage:
-    return compose_reply(parse_mail(raw), [ANSWER] if parts is None else parts, lang)
+    return compose_reply(parse_mail(raw), [ANSWER] if parts is None else parts, lang, WORDING)
 
 
 def plain(message: EmailMessage) -> str:
@@ -65,11 +71,13 @@ def test_no_address_at_all_is_refused() -> None:
     ],
 )
 def test_subject(subject: str, expected: str) -> None:
-    assert reply_subject(subject) == expected
+    assert reply_subject(subject, "Your message to CiemTech") == expected
 
 
 def test_subject_in_danish_when_empty() -> None:
-    assert reply_subject("", "da") == "Re: Din henvendelse til CiemTech"
+    assert str(reply(raw_mail(headers={"Subject": ""}), lang="da")["Subject"]) == (
+        "Re: Din henvendelse til CiemTech"
+    )
 
 
 def test_subject_header_injection_is_flattened() -> None:
@@ -142,7 +150,7 @@ def test_danish_body() -> None:
     ],
 )
 def test_greeting_uses_a_sane_name_only(sender: str, expected: str) -> None:
-    assert greeting(parse_mail(raw_mail(headers={"From": sender})), "en") == expected
+    assert greeting(parse_mail(raw_mail(headers={"From": sender})), "en", WORDING) == expected
 
 
 def test_several_answers_are_numbered_with_their_questions() -> None:
@@ -168,11 +176,35 @@ def test_html_alternative_escapes_text() -> None:
 
 
 def test_plain_only_when_asked() -> None:
-    message = compose_reply(parse_mail(raw_mail()), [ANSWER], "en", html_alternative=False)
+    message = compose_reply(parse_mail(raw_mail()), [ANSWER], "en", WORDING, html_alternative=False)
     assert message.get_content_type() == "text/plain"
 
 
-def test_knowledge_may_override_the_wording() -> None:
-    overrides = {"en": {"email_footer": "Custom footer."}}
-    message = compose_reply(parse_mail(raw_mail()), [ANSWER], "en", overrides=overrides)
+def test_the_wording_comes_from_the_knowledge() -> None:
+    wording = {**WORDING, "en": {**WORDING["en"], "footer": "Custom footer."}}
+    message = compose_reply(parse_mail(raw_mail()), [ANSWER], "en", wording)
     assert "Custom footer." in plain(message)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        ('footer = "Dette', 'foot = "Dette', r"\[email\.da\] lacks footer$"),
+        ("[email.en]", "[mail.en]", r"the \[email\.en\] table is missing$"),
+        ("You asked: “{question}”", "You asked: “{name}”",
+         r"email\.en\.asked uses unknown placeholder\(s\) \{name\}; it may use \{question\}$"),
+    ],
+)  # fmt: skip
+def test_check_knowledge_names_a_missing_or_wrong_email_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, error: str
+) -> None:
+    folder = tmp_path / "knowledge"
+    shutil.copytree(default_dir(), folder)
+    path = folder / "messages.toml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    assert main(["--knowledge", str(folder), "check-knowledge"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"privacybot: {path}: "), err
+    assert re.search(error, err.strip()), err

@@ -224,19 +224,13 @@ async def test_claim_inbound_leases(store: Store) -> None:
     assert await store.claim_inbound(key, "w2", T0 + timedelta(seconds=61), 60) is True
     assert await store.claim_inbound(key, "w3", T0 + timedelta(seconds=90), 60) is False
     finished = T0 + timedelta(seconds=95)
-    assert (
-        await store.finish_inbound(
-            key, action="reply", reason="answered 11", ticket_id=None, now=finished
-        )
-        is True
-    )
+    assert await store.finish_inbound(
+        key, action="reply", reason="answered 11", ticket_id=None, now=finished
+    ) == (True, ())
     assert await store.claim_inbound(key, "w3", T0 + timedelta(days=30), 60) is False
-    assert (
-        await store.finish_inbound(
-            key, action="ignore", reason="late", ticket_id=None, now=finished + timedelta(seconds=1)
-        )
-        is False
-    )
+    assert await store.finish_inbound(
+        key, action="ignore", reason="late", ticket_id=None, now=finished + timedelta(seconds=1)
+    ) == (False, ())
     assert await store.inbound_outcome(key) == {
         "action": "reply",
         "reason": "answered 11",
@@ -244,12 +238,9 @@ async def test_claim_inbound_leases(store: Store) -> None:
         "finished_at": finished,
     }
     # finishing without a claim (e.g. an ignored message) records the outcome too
-    assert (
-        await store.finish_inbound(
-            "<other@x>", action="ticket", reason="erasure", ticket_id="PRIV-2026-000001", now=T0
-        )
-        is True
-    )
+    assert await store.finish_inbound(
+        "<other@x>", action="ticket", reason="erasure", ticket_id="PRIV-2026-000001", now=T0
+    ) == (True, ())
     outcome = await store.inbound_outcome("<other@x>")
     assert outcome is not None and outcome["ticket_id"] == "PRIV-2026-000001"
     assert await store.claim_inbound("<other@x>", "w1", T0, 60) is False

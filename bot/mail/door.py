@@ -12,12 +12,13 @@ from typing import Final
 from bot.brain import Brain
 from bot.config import Settings
 from bot.errors import StoreError
+from bot.gaps import LOW_CONFIDENCE, gap_text
 from bot.logs import mask_address, work
 from bot.mail.parse import InboundMail, parse_mail
 from bot.mail.reply import recipient
-from bot.mail.triage import Decision, decide
+from bot.mail.triage import FOR_PEOPLE, Decision, decide
 from bot.mailer import Mailer, describe
-from bot.store import Store
+from bot.store import Outgoing, Store
 from bot.tickets import TicketService
 
 log = logging.getLogger("bot.mail")
@@ -25,7 +26,7 @@ log = logging.getLogger("bot.mail")
 LEASE_SECONDS: Final = 600  # longer than the slowest handling (SMTP timeouts included)
 RATE_WINDOW: Final = timedelta(hours=24)
 MAX_BODY_CHARS: Final = 200_000  # of decoded body text read from one message
-REPLY_MARK: Final = "email-reply:"  # event id prefix: a reply to this key was committed to
+MAX_REASON: Final = 500  # characters of a reason stored with an outcome
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ class Outcome:
     final: bool = True
     replayed: bool = False  # recorded earlier (by this or another worker): nothing done now
 
+    @property
+    def needs_person(self) -> bool:
+        """Recorded, and the privacy team must still act: an error, or a message left to them
+        (not covered by the policy, rate limited, a note); read from the stored reason too."""
+        return self.final and (self.action == "error" or self.reason.endswith(FOR_PEOPLE))
+
 
 def inbound_key(mail: InboundMail) -> str:
     """The exactly-once key: the Message-ID, or the parser's sha256 of a message without one."""
@@ -50,12 +57,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def is_gap(decision: Decision) -> bool:
+    """A question the policy does not cover or answers with low confidence: a knowledge gap
+    (a reply, sent or held back by the rate limit; not a request, a note or a machine)."""
+    return decision.action == "reply" and (
+        not decision.covered or decision.confidence < LOW_CONFIDENCE
+    )
+
+
+def fit(reason: str) -> str:
+    """`reason` within MAX_REASON characters, its ending (who must act) kept."""
+    if len(reason) <= MAX_REASON:
+        return reason
+    return reason[: MAX_REASON - 61].rstrip() + "…" + reason[-60:]
+
+
 class EmailDoor:
     """Turns raw inbound mail into one decision and acts on it at most once per message.
 
     Per message: claim the key (a lease) -> decide -> rate limit -> act -> finish with the
-    outcome. A reply is committed (an event), queued in the outbox, finished, then flushed;
-    a ticket and its mail are stored in one transaction, idempotent on the message key.
+    outcome. A reply is stored in the outbox in the same transaction as the outcome, then
+    flushed; a ticket and its mail are stored in one transaction, idempotent on the message
+    key. A question the policy does not cover is kept as a knowledge gap (masked).
     """
 
     def __init__(
@@ -107,6 +130,12 @@ class EmailDoor:
             reason = str(done.get("reason") or "")
             return Outcome(str(done["action"]), reason, done.get("ticket_id"), key, True, True)
         decision = self.decide(mail)
+        outcome = await self._act(mail, key, decision, now)
+        if is_gap(decision) and not outcome.replayed:
+            await self._keep_gap(decision)
+        return outcome
+
+    async def _act(self, mail: InboundMail, key: str, decision: Decision, now: datetime) -> Outcome:
         if decision.action == "ignore":
             return await self._finish(key, mail, "ignore", decision.reason)
         to = recipient(mail)
@@ -117,7 +146,7 @@ class EmailDoor:
         if sent >= self.settings.auto_reply_limit:
             limit = self.settings.auto_reply_limit
             why = f"rate limited: {sent} auto-replies to this sender in 24 h (limit {limit})"
-            why += "; left for the privacy team"
+            why += f"; {FOR_PEOPLE}"
             return await self._finish(key, mail, "ignore", why)
         if decision.action == "ticket" and decision.request is not None:
             return await self._ticket(mail, key, decision, to, sender_key, now)
@@ -144,34 +173,34 @@ class EmailDoor:
     ) -> Outcome:
         if decision.reply is None:
             return await self._finish(key, mail, "ignore", "nothing to send")
-        out = self.mailer.prepare(decision.reply, purpose="reply")
-        # 1. The commit point, BEFORE anything is queued or sent: once this event exists, no
-        #    worker queues a reply to this message again.
-        if not await self.store.remember_event(REPLY_MARK + key, now):
-            why = ("a reply was committed before a restart and is not queued again; "
-                   "if it is not in the outbox or the sent mail, answer by hand")  # fmt: skip
-            return await self._finish(key, mail, "reply", why)
-        # 2. The reply is durable in the outbox before the outcome is recorded ...
-        mail_id = await self.store.enqueue_mail(
-            message=out.message, recipients=out.recipients, purpose=out.purpose,
-            next_attempt_at=now,
-        )  # fmt: skip
-        outcome = await self._finish(key, mail, "reply", decision.reason)
+        out = self.mailer.prepare(decision.reply, purpose="reply")  # bytes and Message-ID fixed
+        # Counted first: a crash before the finish counts a reply too many, never one too few.
         await self.store.record_auto_reply(sender_key, now)
-        # 3. ... and goes out now; if not (relay down, process killed), the outbox flusher
-        #    sends it later, once: outbox messages are claimed before they are sent.
-        try:
-            await self.mailer.flush(ids=[mail_id])
-        except Exception as exc:  # recorded and queued: the outbox flusher will send it
-            log.warning("reply stays queued in the outbox (#%d): %s", mail_id, describe(exc))
+        # The outcome and the queued reply are one transaction: a crash before it leaves nothing
+        # (the message is handled again once the lease runs out), after it the reply is in the
+        # outbox and goes out once (outbox messages are claimed before they are sent).
+        outcome, mail_ids = await self._record(key, mail, "reply", decision.reason, outbox=(out,))
+        if mail_ids:
+            try:
+                await self.mailer.flush(ids=mail_ids)
+            except Exception as exc:  # stored and queued: the outbox flusher will send it
+                log.warning("reply stays queued in the outbox: %s", describe(exc))
         return outcome
 
     async def _finish(
         self, key: str, mail: InboundMail, action: str, reason: str, ticket_id: str | None = None
     ) -> Outcome:
-        recorded = await self.store.finish_inbound(
-            key, action=action, reason=reason[:500], ticket_id=ticket_id, now=self._clock()
-        )
+        return (await self._record(key, mail, action, reason, ticket_id))[0]
+
+    async def _record(
+        self, key: str, mail: InboundMail, action: str, reason: str,
+        ticket_id: str | None = None, *, outbox: tuple[Outgoing, ...] = (),
+    ) -> tuple[Outcome, tuple[int, ...]]:  # fmt: skip
+        """Finish the message with this outcome (and its outbox mail); the ids queued now."""
+        recorded, mail_ids = await self.store.finish_inbound(
+            key, action=action, reason=fit(reason), ticket_id=ticket_id, now=self._clock(),
+            outbox=outbox,
+        )  # fmt: skip
         if not recorded:  # another worker finished it first (its lease had run out on us)
             done = await self.store.inbound_outcome(key) or {}
             action = str(done.get("action", action))
@@ -180,7 +209,23 @@ class EmailDoor:
         ticket = f" ticket {ticket_id}" if ticket_id else ""
         why = reason.split(":")[0][:60]
         log.info("mail from %s: %s (%s)%s", mask_address(mail.sender), action, why, ticket)
-        return Outcome(action, reason, ticket_id, key, True, not recorded)
+        return Outcome(action, reason, ticket_id, key, True, not recorded), mail_ids
+
+    async def _keep_gap(self, decision: Decision) -> None:
+        """Keep the question (masked) as a knowledge gap; a failure is logged, never raised."""
+        try:
+            await self.store.add_gap(
+                text=gap_text(decision.question), lang=decision.lang or "en",
+                score=decision.confidence, at=self._clock(),
+            )  # fmt: skip
+        except Exception as exc:  # the outcome stands; a gap is only a hint for the team
+            log.warning("could not keep a knowledge gap: %s", describe(exc))
+            self.gap_kept("failed")
+            return
+        self.gap_kept("stored")
+
+    def gap_kept(self, outcome: str) -> None:
+        """Called once per gap with "stored" or "failed" (the metered door counts them)."""
 
     async def _failed(self, key: str, exc: Exception) -> Outcome:
         """Record outcome "error" (final: the team sees the mail unread). A store failure is
@@ -188,12 +233,12 @@ class EmailDoor:
         problem = describe(exc)
         log.error("inbound mail %s failed: %s", hashlib.sha256(key.encode()).hexdigest()[:12],
                   problem)  # fmt: skip
-        reason = f"error: {problem}; left for the privacy team"
+        reason = fit(f"error: {problem}; {FOR_PEOPLE}")
         if isinstance(exc, StoreError):
             return Outcome("error", reason, None, key, False)
         try:
-            recorded = await self.store.finish_inbound(
-                key, action="error", reason=reason[:500], ticket_id=None, now=self._clock()
+            recorded, _ = await self.store.finish_inbound(
+                key, action="error", reason=reason, ticket_id=None, now=self._clock()
             )
             done = None if recorded else await self.store.inbound_outcome(key)
         except Exception as again:

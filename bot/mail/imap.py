@@ -1,4 +1,10 @@
-"""The IMAP poller: reads unhandled mail (IDLE or polling), hands it to the door, sets a keyword."""
+"""The IMAP poller: reads unhandled mail (IDLE or polling), hands it to the door, sets keywords.
+
+Every message given an outcome gets the keyword IMAP_KEYWORD (default `$PrivacyBot`); one the
+privacy team must still act on (not covered by the policy, rate limited, failed, a note left
+for them) also gets `<IMAP_KEYWORD>NeedsHuman` (`$PrivacyBotNeedsHuman`), so that people can
+filter on it. `\\Seen` is never set: people still see every message as unread.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ BACKOFF_START: Final = 1.0
 BACKOFF_MAX: Final = 300.0
 _LITERAL = re.compile(rb"\{(\d+)\}\s*$")
 _KEYWORD = re.compile(r"^[!#-'*+\-.0-9:;<=>?@A-Z^-z|~$]{1,64}$")  # an IMAP atom, no specials
+HUMAN_SUFFIX: Final = "NeedsHuman"  # IMAP_KEYWORD + this marks mail a person must handle
 
 
 class ImapError(PrivacyBotError, RuntimeError):
@@ -72,9 +79,12 @@ class ImapPoller:
         timeout: float = 30.0,
         idle_seconds: float | None = None,
     ) -> None:
-        if not _KEYWORD.match(settings.keyword) or settings.keyword.startswith("\\"):
-            raise ImapError(f"IMAP_KEYWORD {settings.keyword!r} is not a valid IMAP keyword")
+        human = settings.keyword + HUMAN_SUFFIX
+        if not all(_KEYWORD.match(k) for k in (settings.keyword, human)):
+            raise ImapError(f"IMAP_KEYWORD {settings.keyword!r} is not a valid IMAP keyword "
+                            f"(at most {64 - len(HUMAN_SUFFIX)} characters, no spaces)")  # fmt: skip
         self.settings = settings
+        self.human_keyword = human
         self.door = door
         self.worker_name = worker_name
         self.timeout = timeout
@@ -101,8 +111,11 @@ class ImapPoller:
             outcome = await self.door.handle(raw, worker=self.worker_name)
             if not outcome.final:
                 continue  # busy elsewhere, or the store is down: it stays unmarked for later
-            flags = f"({self.settings.keyword})"
-            _ok(await client.uid("store", str(uid), "+FLAGS.SILENT", flags), "UID STORE")
+            flags = [self.settings.keyword]
+            if outcome.needs_person:
+                flags.append(self.human_keyword)
+            stored = await client.uid("store", str(uid), "+FLAGS.SILENT", f"({' '.join(flags)})")
+            _ok(stored, "UID STORE")
             done += 1
         self.handled += done
         return done
@@ -201,10 +214,10 @@ class ImapPoller:
             login = await client.login(s.username, s.password or "")
         _ok(login, f"login as {s.username}")
         selected = _ok(await client.select(quote(s.mailbox)), f"SELECT {s.mailbox}")
-        if not _keyword_allowed(selected.lines, s.keyword):
-            log.warning("mailbox %s may not keep the keyword %s (PERMANENTFLAGS): handled mail "
-                        "will be read again, and answered from the store's record", s.mailbox,
-                        s.keyword)  # fmt: skip
+        if not all(_keyword_allowed(selected.lines, k) for k in (s.keyword, self.human_keyword)):
+            log.warning("mailbox %s may not keep the keywords %s, %s (PERMANENTFLAGS): handled "
+                        "mail will be read again, and answered from the store's record",
+                        s.mailbox, s.keyword, self.human_keyword)  # fmt: skip
         log.info("IMAP connected to %s:%d, mailbox %s%s", s.host, s.port, s.mailbox,
                  " (IDLE)" if client.has_capability("IDLE") else "")  # fmt: skip
         return client

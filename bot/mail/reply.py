@@ -20,42 +20,9 @@ _REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|sv|aw|antw|odp|vs|réf|ref)\s*(?:\[\d+
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 _MSG_ID = re.compile(r"^[^<>\s\"\\()\[\],;:@]+@[^<>\s\"\\()\[\],;:@]+$")
 _NAME = re.compile(r"^[^\W\d_][\w'’.-]*(?: [^\W\d_][\w'’.-]*){0,3}$")
-# Email-only wording; knowledge/messages.toml may override any key with `email_<key>`.
-TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
-    "en": {
-        "greeting": "Hello {name},",
-        "greeting_anonymous": "Hello,",
-        "intro": "Thank you for writing to CiemTech. Here is what our privacy policy says:",
-        "intro_many": "Thank you for writing to CiemTech. You asked more than one thing; "
-        "here is what our privacy policy says about each:",
-        "asked": "You asked: “{question}”",
-        "not_covered": "Thank you for writing to CiemTech. Our privacy policy does not answer "
-        "this directly, so a person from the privacy team will read your message and reply "
-        "to you.",
-        "footer": "This is an automatic answer from CiemTech's privacy assistant, quoting the "
-        "privacy policy. If it does not answer your question, reply to this email and a person "
-        "from the privacy team will help.",
-        "signature": "CiemTech Privacy",
-        "no_subject": "Your message to CiemTech",
-    },
-    "da": {
-        "greeting": "Hej {name}",
-        "greeting_anonymous": "Hej",
-        "intro": "Tak for din henvendelse til CiemTech. Her er, hvad vores privatlivspolitik "
-        "siger:",
-        "intro_many": "Tak for din henvendelse til CiemTech. Du spurgte om flere ting; her er, "
-        "hvad vores privatlivspolitik siger om hver af dem:",
-        "asked": "Du spurgte: “{question}”",
-        "not_covered": "Tak for din henvendelse til CiemTech. Vores privatlivspolitik svarer "
-        "ikke direkte på dette, så en person fra privatlivsteamet læser din besked og svarer "
-        "dig.",
-        "footer": "Dette er et automatisk svar fra CiemTechs privatlivsassistent med citat fra "
-        "privatlivspolitikken. Hvis det ikke besvarer dit spørgsmål, så svar på denne mail, "
-        "så hjælper en person fra privatlivsteamet dig.",
-        "signature": "CiemTech Privatliv",
-        "no_subject": "Din henvendelse til CiemTech",
-    },
-}
+# The wording, by language then key: knowledge/messages.toml [email.en] and [email.da]
+# (Knowledge.email; bot.knowledge.EMAIL_KEYS lists the keys, checked when it is loaded).
+Wording = Mapping[str, Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -66,13 +33,9 @@ class ReplyPart:
     text: str
 
 
-def text(
-    lang: str, key: str, overrides: Mapping[str, Mapping[str, str]] | None = None, **values: str
-) -> str:
-    """The wording `key` in `lang` (en/da), from `overrides[lang]['email_'+key]` if given."""
-    lang = lang if lang in TEXTS else "en"
-    custom = (overrides or {}).get(lang, {}).get(f"email_{key}")
-    return (custom if isinstance(custom, str) else TEXTS[lang][key]).format(**values)
+def text(wording: Wording, lang: str, key: str, **values: str) -> str:
+    """The wording `key` in `lang` (English for a language the wording lacks), filled in."""
+    return wording[lang if lang in wording else "en"][key].format(**values)
 
 
 def one_line(value: str, limit: int) -> str:
@@ -81,10 +44,11 @@ def one_line(value: str, limit: int) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
 
 
-def reply_subject(subject: str, lang: str = "en") -> str:
-    """`Re: <original>` without CR/LF, and without piling up `Re: Re:` / `SV:` prefixes."""
+def reply_subject(subject: str, no_subject: str) -> str:
+    """`Re: <original>` (`Re: <no_subject>` without one) without CR/LF, and without piling
+    up `Re: Re:` / `SV:` prefixes."""
     core = _REPLY_PREFIX.sub("", one_line(subject, MAX_SUBJECT * 2)).strip()
-    return "Re: " + one_line(core or text(lang, "no_subject"), MAX_SUBJECT)
+    return "Re: " + one_line(core or no_subject, MAX_SUBJECT)
 
 
 def sendable(address: str) -> str | None:
@@ -120,38 +84,32 @@ def thread_ids(mail: InboundMail) -> tuple[str | None, str | None]:
     return (f"<{parent}>" if parent else None), refs
 
 
-def greeting(
-    mail: InboundMail, lang: str, overrides: Mapping[str, Mapping[str, str]] | None = None
-) -> str:
+def greeting(mail: InboundMail, lang: str, wording: Wording) -> str:
     """`Hello Alice,` when the display name looks like a name, else `Hello,`."""
     name = one_line(mail.sender_name, 60).strip(" \"'")
     if "," in name:  # "Bennett, Oliver" or "O'Neil, Siobhan (Legal)": use the given name part
         name = name.split(",", 1)[1].split("(")[0].strip(" \"'")
     name = re.sub(r"\s*[\"“(].*$", "", name).strip()
     if name and _NAME.match(name) and "@" not in name:
-        return text(lang, "greeting", overrides, name=name)
-    return text(lang, "greeting_anonymous", overrides)
+        return text(wording, lang, "greeting", name=name)
+    return text(wording, lang, "greeting_anonymous")
 
 
-def body(
-    mail: InboundMail,
-    parts: Sequence[ReplyPart],
-    lang: str,
-    overrides: Mapping[str, Mapping[str, str]] | None = None,
-) -> str:
+def body(mail: InboundMail, parts: Sequence[ReplyPart], lang: str, wording: Wording) -> str:
     """The plain-text reply: greeting, the answer(s) (or "a person will answer"), footer."""
-    blocks = [greeting(mail, lang, overrides)]
+    blocks = [greeting(mail, lang, wording)]
     if not parts:
-        blocks.append(text(lang, "not_covered", overrides))
+        blocks.append(text(wording, lang, "not_covered"))
     elif len(parts) == 1:
-        blocks += [text(lang, "intro", overrides), parts[0].text.strip()]
+        blocks += [text(wording, lang, "intro"), parts[0].text.strip()]
     else:
-        blocks.append(text(lang, "intro_many", overrides))
+        blocks.append(text(wording, lang, "intro_many"))
         for number, part in enumerate(parts, 1):
             asked = one_line(part.question or "", MAX_QUESTION)
-            head = f"{number}. " + (text(lang, "asked", overrides, question=asked) if asked else "")
+            head = f"{number}. " + (text(wording, lang, "asked", question=asked) if asked else "")
             blocks.append(head.rstrip() + "\n\n" + part.text.strip())
-    blocks += ["-- ", text(lang, "footer", overrides) + "\n\n" + text(lang, "signature", overrides)]
+    ending = text(wording, lang, "footer") + "\n\n" + text(wording, lang, "signature")
+    blocks += ["-- ", ending]
     joined = "\n\n".join(blocks).replace("\n\n-- \n\n", "\n\n-- \n")
     return joined + "\n"
 
@@ -180,18 +138,19 @@ def compose_reply(
     mail: InboundMail,
     parts: Sequence[ReplyPart],
     lang: str,
+    wording: Wording,
     *,
     html_alternative: bool = True,
-    overrides: Mapping[str, Mapping[str, str]] | None = None,
 ) -> EmailMessage:
-    """The reply message: To, Subject, threading, Auto-Submitted and the bot's header set;
-    the Mailer adds From, Date and Message-ID. Raises ValueError when there is no recipient."""
+    """The reply message in `wording` (Knowledge.email): To, Subject, threading,
+    Auto-Submitted and the bot's header set; the Mailer adds From, Date and Message-ID.
+    Raises ValueError when there is no recipient."""
     to = recipient(mail)
     if to is None:
         raise ValueError("the mail has no usable From or Reply-To address")
     message = EmailMessage()
     message["To"] = Address(addr_spec=to)
-    message["Subject"] = reply_subject(mail.subject, lang)
+    message["Subject"] = reply_subject(mail.subject, text(wording, lang, "no_subject"))
     in_reply_to, references = thread_ids(mail)
     if in_reply_to:
         message["In-Reply-To"] = in_reply_to
@@ -199,9 +158,9 @@ def compose_reply(
         message["References"] = references
     message["Auto-Submitted"] = "auto-replied"
     message[BOT_HEADER] = "reply"
-    plain = body(mail, parts, lang, overrides)
+    plain = body(mail, parts, lang, wording)
     message.set_content(plain, subtype="plain", charset="utf-8")
     if html_alternative:
         message.add_alternative(to_html(plain), subtype="html", charset="utf-8")
-    message["Content-Language"] = lang if lang in TEXTS else "en"  # after set_content clears it
+    message["Content-Language"] = lang if lang in wording else "en"  # after set_content clears it
     return message

@@ -18,6 +18,7 @@ MAX_SECTIONS: Final = 5  # section ids reported with a decision
 MAX_UNITS: Final = 6  # question sentences answered one by one
 MAX_NOTE_WORDS: Final = 15  # a short message with no question the policy covers is a note
 MAX_QUESTION_CHARS: Final = 4000  # of the new text read as the question (a pasted document follows)
+FOR_PEOPLE: Final = "left for the privacy team"  # ends the reason when a person must act
 _PREFIX = re.compile(r"^(?:\s*(?:re|sv|aw|antw|fw|fwd|vs|wg|tr)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
 _BULLET = re.compile(r"^(?:[-*•·–]\s|\d{1,2}[.)]\s|[a-z][.)]\s|>)")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[^\s])|\n+")
@@ -49,6 +50,7 @@ class Decision:
     covered: bool = False  # the policy answers it (False: a person must answer)
     question: str = ""  # the text read as the sender's question or request
     reply: EmailMessage | None = field(default=None, compare=False)
+    confidence: float = 0.0  # of the least certain answer in the reply (of the whole text if none)
 
 
 def unwrap(text: str) -> str:
@@ -176,18 +178,19 @@ def decide(
             _sections(found, []), found.contacts, found.answered, text,
         )  # fmt: skip
     whole, chosen = answers(brain, text, use)
-    overrides = brain.knowledge.messages
+    wording = brain.knowledge.email
     if not chosen and "?" not in text and len(text.split()) <= MAX_NOTE_WORDS:
-        why = "no question or request to answer (a thank-you or a short note); left for the team"
+        why = f"no question or request to answer (a thank-you or a short note); {FOR_PEOPLE}"
         return Decision("ignore", why, None, lang, (), (), False, text)
     if not chosen:
-        reply = compose_reply(mail, [], use, html_alternative=html_alternative, overrides=overrides)
+        reply = compose_reply(mail, [], use, wording, html_alternative=html_alternative)
         return Decision(
-            "reply", "not covered by the policy: told a person will answer; left for the team",
+            "reply", f"not covered by the policy: told a person will answer; {FOR_PEOPLE}",
             None, lang, _sections(whole, []), whole.contacts, False, text, reply,
+            whole.confidence,
         )  # fmt: skip
     parts = [ReplyPart(q, a.text) for q, a in chosen]
-    reply = compose_reply(mail, parts, use, html_alternative=html_alternative, overrides=overrides)
+    reply = compose_reply(mail, parts, use, wording, html_alternative=html_alternative)
     tops = [a for _, a in chosen]
     routes = tuple(dict.fromkeys(r for a in tops for r in a.contacts))
     many = f"{len(chosen)} questions answered" if len(chosen) > 1 else "question answered"
@@ -195,4 +198,5 @@ def decide(
     return Decision(
         "reply", f"{many} from the policy (section {cited})", None, lang,
         _sections(chosen[0][1], tops), routes, True, text, reply,
+        min(a.confidence for a in tops),
     )  # fmt: skip

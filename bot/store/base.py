@@ -1,7 +1,7 @@
 """The store interface every backend implements (the records live in bot.store.records)."""
 
 import abc
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -197,10 +197,19 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def finish_inbound(
-        self, key: str, *, action: str, reason: str, ticket_id: str | None, now: datetime
-    ) -> bool:
-        """Record the one outcome of a message (the first finish wins; returns whether this
-        call recorded it); later claims of the key return False."""
+        self,
+        key: str,
+        *,
+        action: str,
+        reason: str,
+        ticket_id: str | None,
+        now: datetime,
+        outbox: Sequence[Outgoing] = (),
+    ) -> tuple[bool, tuple[int, ...]]:
+        """Record the one outcome of a message and queue its `outbox` mail (e.g. the reply) in
+        the same transaction: both or neither. The first finish wins; a later one records and
+        queues nothing. Returns (whether this call recorded it, the outbox ids it queued);
+        later claims of the key return False."""
 
     @abc.abstractmethod
     async def inbound_outcome(self, key: str) -> dict[str, Any] | None:

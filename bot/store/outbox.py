@@ -29,16 +29,22 @@ class OutboxSql(SqlBase):
         """An outbox row as a record."""
         return OutboxItem(**self.record(OutboxItem, row))
 
-    async def queue(self, conn: Conn, mails: Iterable[Outgoing], ticket_id: str | None) -> None:
-        """Insert `mails` in the caller's transaction, each due at its `not_before`."""
+    async def queue(
+        self, conn: Conn, mails: Iterable[Outgoing], ticket_id: str | None
+    ) -> tuple[int, ...]:
+        """Insert `mails` in the caller's transaction, each due at its `not_before`; their ids."""
         created = self.ts(self._clock())
+        ids: list[int] = []
         for m in mails:
             if not m.recipients:
                 raise ValueError("an outgoing message needs at least one recipient")
             values = (bytes(m.message), self.strs(tuple(m.recipients)), m.purpose,
                       self.ts(m.not_before), created, ticket_id)  # fmt: skip
-            if await conn.insert(_INSERT, values, "id") is None:
+            new_id = await conn.insert(_INSERT, values, "id")
+            if new_id is None:
                 raise StoreError("outbox insert returned no id")
+            ids.append(new_id)
+        return tuple(ids)
 
     async def enqueue_mail(
         self,

@@ -58,6 +58,20 @@ class _PgConn:
         return None if value is None else int(value)
 
 
+async def _abandon(conn: Any, tx: Any) -> None:
+    """Roll back a failed or cancelled session before its connection goes back to the pool.
+    A connection that cannot roll back cleanly (its BEGIN or COMMIT was cancelled half-way,
+    it broke, or the task is cancelled again meanwhile) is terminated instead: the server
+    then ends the transaction, and the pool never hands out a connection with one open."""
+    try:
+        await tx.rollback()
+    except Exception:
+        conn.terminate()
+    except BaseException:
+        conn.terminate()
+        raise
+
+
 class PostgresStore(SqlStore):
     """The production store: a PostgreSQL database reached through an asyncpg pool."""
 
@@ -97,11 +111,15 @@ class PostgresStore(SqlStore):
         isolation = "read_committed" if write else "repeatable_read"
         try:
             pool = await self._get_pool()
-            async with (
-                pool.acquire() as conn,
-                conn.transaction(isolation=isolation, readonly=not write),
-            ):
-                yield _PgConn(conn)
+            async with pool.acquire() as conn:
+                tx = conn.transaction(isolation=isolation, readonly=not write)
+                try:
+                    await tx.start()
+                    yield _PgConn(conn)
+                    await tx.commit()
+                except BaseException:  # an error, or the task was cancelled (at any await)
+                    await _abandon(conn, tx)
+                    raise
         except _DRIVER_ERRORS as exc:
             raise StoreError(f"PostgreSQL {op} failed on {redact(self.url)}: {exc}") from exc
 

@@ -14,6 +14,7 @@ from bot.store.base import (
     HistoryEntry,
     MailFactory,
     NewTicket,
+    Outgoing,
     Ticket,
     check_lease,
     check_new_ticket,
@@ -248,11 +249,20 @@ class SqlStore(OutboxSql):
             return await conn.run(_CLAIM, params) == 1
 
     async def finish_inbound(
-        self, key: str, *, action: str, reason: str, ticket_id: str | None, now: datetime
-    ) -> bool:
+        self,
+        key: str,
+        *,
+        action: str,
+        reason: str,
+        ticket_id: str | None,
+        now: datetime,
+        outbox: Sequence[Outgoing] = (),
+    ) -> tuple[bool, tuple[int, ...]]:
         params = (hash_key(key), self.ts(now), action, reason, ticket_id)
         async with self.session("finish_inbound", write=True) as conn:
-            return await conn.run(_FINISH, params) == 1
+            if await conn.run(_FINISH, params) != 1:
+                return False, ()  # finished before (by another worker): nothing is queued
+            return True, await self.queue(conn, outbox, ticket_id)
 
     async def inbound_outcome(self, key: str) -> dict[str, Any] | None:
         async with self.session("inbound_outcome", write=False) as conn:

@@ -1,6 +1,7 @@
 """SQLite backend of the store: one file in WAL mode, one aiosqlite connection per store."""
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -106,16 +107,35 @@ class SqliteStore(SqlStore):
         async with self._lock:
             try:
                 conn = await self._connect()
-                await self._retry_busy(conn, begin)
                 try:
+                    await self._retry_busy(conn, begin)
                     yield _SqliteConn(conn)
-                except BaseException:
-                    if conn.in_transaction:
-                        await conn.execute("ROLLBACK")
+                    await conn.execute("COMMIT")
+                except BaseException:  # an error, or the task was cancelled (at any await)
+                    await self._abandon(conn)
                     raise
-                await conn.execute("COMMIT")
             except (sqlite3.Error, OSError) as exc:
                 raise StoreError(f"SQLite {op} failed on {self.path}: {exc}") from exc
+
+    async def _abandon(self, conn: aiosqlite.Connection) -> None:
+        """End the transaction a failed or cancelled session may hold, so that no write lock
+        is left behind. A cancelled `await` does not stop aiosqlite's thread: the BEGIN or
+        statement it waited for still runs, and this ROLLBACK runs after it (one queue). A
+        connection that cannot roll back is closed, which ends its transaction as well."""
+        try:
+            await conn.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            if "no transaction is active" not in str(exc):
+                await self._discard(conn)
+        except (sqlite3.Error, ValueError):  # ValueError: the connection is closed already
+            await self._discard(conn)
+
+    async def _discard(self, conn: aiosqlite.Connection) -> None:
+        """Close a connection in an unknown state; the next session opens a new one."""
+        if self._conn is conn:
+            self._conn = None
+        with contextlib.suppress(sqlite3.Error, ValueError):
+            await conn.close()
 
     async def close(self) -> None:
         async with self._lock:
