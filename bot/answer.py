@@ -95,9 +95,10 @@ class Composer:
         }
 
     def title(self, section_id: str, lang: str) -> str:
+        info = self.knowledge.sections[section_id]
         if lang == "en":
-            return self.knowledge.sections[section_id].title_en
-        return self.knowledge.policy.section(section_id).title
+            return info.title_en
+        return info.title_da or self.knowledge.policy.section(section_id).title
 
     def compose(
         self, question: str, lang: str, ranking: Ranking, request: str | None = None

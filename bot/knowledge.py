@@ -44,6 +44,7 @@ class SectionInfo:
     routes: tuple[str, ...]
     questions_en: tuple[str, ...]
     questions_da: tuple[str, ...]
+    title_da: str | None = None  # for a section whose policy text has no heading of its own
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ def load_knowledge(folder: Path | None = None) -> Knowledge:
                 _strings(raw.get("routes", []), f"{where}.routes"),
                 _strings(raw.get("questions_en", []), f"{where}.questions_en"),
                 _strings(raw.get("questions_da", []), f"{where}.questions_da"),
+                raw.get("title_da"),
             )  # fmt: skip
         except KeyError as exc:
             raise KnowledgeError(f"{where}: missing {exc}") from None
