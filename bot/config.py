@@ -77,6 +77,7 @@ class Settings:
     auto_reply_limit: int = 5
     ask_rate_per_minute: int = 600
     max_request_bytes: int = 1_048_576
+    trust_proxy: bool = False
 
     @property
     def sqlite_path(self) -> Path:
@@ -139,6 +140,7 @@ class Settings:
             auto_reply_limit=get.integer("AUTO_REPLY_LIMIT_PER_DAY", 5, 0, 10_000),
             ask_rate_per_minute=get.integer("ASK_RATE_PER_MINUTE", 600, 1, 1_000_000),
             max_request_bytes=get.integer("MAX_REQUEST_BYTES", 1_048_576, 1024, 100_000_000),
+            trust_proxy=get.boolean("TRUST_PROXY", False),
         )
 
 
@@ -172,6 +174,15 @@ class _Reader:
             raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
         if not low <= value <= high:
             raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        value = {"1": True, "true": True, "0": False, "false": False}.get(raw.lower())
+        if value is None:
+            raise ConfigError(f"{name} must be true, false, 1 or 0, not {raw!r}")
         return value
 
     def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:

@@ -41,6 +41,18 @@ def gap_text(text: str) -> str:
     return mask_text(" ".join(text.split()))[:MAX_TEXT]
 
 
+async def keep_gap(store: Store, text: str, lang: str, score: float) -> str:
+    """Store one gap now (masked): "stored", or "failed" (logged, never raised)."""
+    try:
+        await store.add_gap(
+            text=gap_text(text), lang=lang, score=float(score), at=datetime.now(UTC)
+        )
+    except Exception:  # a gap is only a hint for the team: the answer stands
+        log.exception("could not store a knowledge gap")
+        return "failed"
+    return "stored"
+
+
 class GapRecorder:
     """Stores gaps in the background, one at a time, without ever delaying an answer.
 

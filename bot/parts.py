@@ -83,5 +83,5 @@ def build_parts(
     if slack and settings.slack is not None:
         from bot.slack.app import build_slack_app
 
-        slack_app = build_slack_app(settings.slack, brain, tickets, store)
+        slack_app = build_slack_app(settings.slack, brain, tickets, store, metrics)
     return Parts(mailer, tickets, door, slack_app)

@@ -33,6 +33,7 @@ def test_no_configuration_gives_working_defaults() -> None:
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"RETENTION_DAYS": "0"}, "RETENTION_DAYS"),
         ({"PRIVACY_TEAM_ADDRESS": "not an address"}, "PRIVACY_TEAM_ADDRESS"),
+        ({"TRUST_PROXY": "yes"}, "TRUST_PROXY"),
     ],
 )
 def test_a_bad_setting_names_its_variable(env: dict[str, str], variable: str) -> None:
@@ -62,3 +63,11 @@ def test_urls_are_parsed() -> None:
 def test_secrets_are_not_in_repr() -> None:
     settings = Settings.from_env({"SMTP_URL": "smtp://u:topsecret@h", "API_TOKEN": "tok123"})
     assert "topsecret" not in repr(settings) and "tok123" not in repr(settings)
+
+
+def test_trust_proxy_is_off_unless_set() -> None:
+    assert Settings.from_env({}).trust_proxy is False
+    assert Settings.from_env({"TRUST_PROXY": "true"}).trust_proxy is True
+    assert Settings.from_env({"TRUST_PROXY": "1"}).trust_proxy is True
+    assert Settings.from_env({"TRUST_PROXY": "False"}).trust_proxy is False
+    assert Settings.from_env({"TRUST_PROXY": "0"}).trust_proxy is False

@@ -10,6 +10,7 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +25,7 @@ from bot.brain import Brain
 from bot.config import Settings, SlackSettings
 from bot.errors import ConfigError
 from bot.mailer import Mailer
+from bot.metrics import Metrics
 from bot.slack.app import build_slack_app
 from bot.slack.http import SLACK_HANDLER, slack_events
 from bot.slack.socket import run_socket_mode
@@ -130,8 +132,8 @@ def tickets(tmp_path: Path, store: Store, brain: Brain) -> TicketService:
 
 
 async def open_door(api: FakeSlack, store: Store, brain: Brain, tickets: TicketService,
-                    **changes: Any) -> AsyncIterator[Door]:  # fmt: skip
-    bolt = build_slack_app(slack_settings(api, **changes), brain, tickets, store)
+                    metrics: Metrics | None = None, **changes: Any) -> AsyncIterator[Door]:  # fmt: skip
+    bolt = build_slack_app(slack_settings(api, **changes), brain, tickets, store, metrics)
     app = web.Application()
     app[SLACK_HANDLER] = bolt
     app.router.add_post("/slack/events", slack_events)
@@ -426,6 +428,60 @@ async def test_slash_escalate_uses_the_slack_profile_when_no_email(door: Door) -
     assert ticket.requester == "sara@ciemtech.com" and ticket.requester_name == "Sara Support"
     assert ticket.kind == "access" and ticket.id in told.args["text"]
     assert told.path == "/response/esc" and told.args["response_type"] == "ephemeral"
+
+
+async def slash_escalate(door: Door, text: str, trigger: str) -> dict[str, Any]:
+    """/privacy escalate <text>; returns the modal it opened."""
+    before = len(door.api.called("views.open"))
+    await door.form({
+        "command": "/privacy", "text": f"escalate {text}", "user_id": STAFF, "team_id": TEAM,
+        "channel_id": CHANNEL, "channel_name": "support", "trigger_id": trigger,
+        "response_url": door.api.response_url("esc"), "token": "legacy",
+    })  # fmt: skip
+    opened = await door.api.wait_for("views.open", before + 1)
+    return dict(opened[before].args["view"])
+
+
+async def test_slash_escalations_are_one_ticket_per_requester(door: Door) -> None:
+    text = "Please delete all data you hold about me"
+    first = await slash_escalate(door, text, "6.6.1")
+    second = await slash_escalate(door, text, "6.6.2")  # same agent, same words, next customer
+    payloads = [submission(first, email="anna@example.com"),
+                submission(second, email="bo@example.com"),
+                submission(first, email="Anna@example.com")]  # fmt: skip  # a double submission
+    responses = await asyncio.gather(*(door.interaction(p) for p in payloads))
+    assert all(r.status == 200 for r in responses)
+    told = await door.api.wait_for("response", 3)
+    await settle()
+    stored = await door.store.list_tickets()
+    assert sorted(t.requester.lower() for t in stored) == ["anna@example.com", "bo@example.com"]
+    assert len({t.source_message_id for t in stored}) == 2
+    assert sum("Already escalated" in c.args["text"] for c in told) == 1
+    announced = [
+        c for c in door.api.called("chat.postMessage") if c.args["channel"] == "C0PRIVTEAM"
+    ]
+    assert len(announced) == 2
+
+
+async def test_declined_slack_questions_are_kept_as_gaps(slack_api: FakeSlack, store: Store,
+                                                         brain: Brain, tickets: TicketService) -> None:  # fmt: skip
+    metrics = Metrics()
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    async for door in open_door(slack_api, store, brain, tickets, metrics):
+        declined = "Can jane.doe@example.com call +45 12 34 56 78 about the weather in Vejle?"
+        await door.event(mention(declined, event_id="Ev0GAP1"))
+        await door.event(mention("Can I get my personal data deleted?", event_id="Ev0GAP2",
+                                 ts="1760000000.000200"))  # fmt: skip
+        await door.api.wait_for("chat.postMessage", 2)
+        await settle()
+    gaps = await store.list_gaps(since)
+    assert [g.text for g in gaps] == [
+        "Can j***@example.com call [number] about the weather in Vejle?"
+    ]
+    assert gaps[0].lang == "en" and gaps[0].score < 0.5
+    shown = metrics.render().decode()
+    assert 'privacybot_knowledge_gaps_total{outcome="stored"} 1.0' in shown
+    assert 'privacybot_answers_total{channel="slack",outcome="abstained"} 1.0' in shown
 
 
 # -- start-up errors and Socket Mode ---------------------------------------------------------

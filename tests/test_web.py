@@ -130,6 +130,22 @@ async def test_rate_limit_gives_429_with_retry_after(serve: Serve) -> None:
     assert 'privacybot_rate_limited_total{route="/ask"} 1.0' in metrics
 
 
+@pytest.mark.parametrize("trusted", [False, True])
+async def test_rate_limit_counts_the_forwarded_address_only_behind_a_trusted_proxy(
+    serve: Serve, trusted: bool
+) -> None:
+    env = {"ASK_RATE_PER_MINUTE": "6", "TRUST_PROXY": "true" if trusted else "false"}
+    question = {"question": "Do you use cookies?"}
+    async with serve(env) as client:
+        # the router appends the caller's address; what comes before is the caller's to forge
+        one = {"X-Forwarded-For": "203.0.113.7, 198.51.100.1"}
+        other = {"X-Forwarded-For": "198.51.100.2"}
+        forged = {"X-Forwarded-For": "192.0.2.99, 198.51.100.1"}
+        statuses = [(await client.post("/ask", json=question, headers=h)).status
+                    for h in (one, other, forged)]  # fmt: skip
+    assert statuses == ([200, 200, 429] if trusted else [200, 429, 429])
+
+
 async def test_unknown_route_and_method_are_json(serve: Serve) -> None:
     async with serve() as client:
         missing = await client.get("/nope/jane.doe@example.com")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,8 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.answer import Answer
 from bot.brain import Brain, Message
 from bot.config import SlackSettings
+from bot.gaps import is_gap, keep_gap
+from bot.metrics import Metrics
 from bot.slack import blocks as bk
 from bot.slack.escalation import (
     CALLBACK_ID,
@@ -44,7 +47,11 @@ _USAGE = bk.label("en", "usage")
 
 
 def build_slack_app(
-    settings: SlackSettings, brain: Brain, tickets: TicketService, store: Store
+    settings: SlackSettings,
+    brain: Brain,
+    tickets: TicketService,
+    store: Store,
+    metrics: Metrics | None = None,
 ) -> AsyncApp:
     """The Slack door. Every listener acks first; answering and ticketing run lazily."""
     app = AsyncApp(
@@ -55,7 +62,7 @@ def build_slack_app(
         request_verification_enabled=True,
         process_before_response=True,
     )
-    door = SlackDoor(settings, brain, tickets, store)
+    door = SlackDoor(settings, brain, tickets, store, metrics)
     app.use(door.dedupe)
     app.event("app_mention")(ack=_ack, lazy=[door.on_mention])
     app.event("message", matchers=[_plain_dm])(ack=_ack, lazy=[door.on_dm])
@@ -85,9 +92,15 @@ class SlackDoor:
     """The listeners, sharing the core, the ticket service and the event store."""
 
     def __init__(
-        self, settings: SlackSettings, brain: Brain, tickets: TicketService, store: Store
+        self,
+        settings: SlackSettings,
+        brain: Brain,
+        tickets: TicketService,
+        store: Store,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.brain = brain
         self.knowledge = brain.knowledge
         self.tickets = tickets
@@ -120,7 +133,19 @@ class SlackDoor:
         return channel in allow or (name is not None and (name in allow or f"#{name}" in allow))
 
     def _answer(self, text: str, user: str | None) -> Answer:
-        return self.brain.answer(Message(text, channel="slack", sender=user))
+        started = time.perf_counter()
+        answer = self.brain.answer(Message(text, channel="slack", sender=user))
+        if self.metrics is not None:
+            self.metrics.answer("slack", answer.answered, time.perf_counter() - started)
+        return answer
+
+    async def _keep_gap(self, answer: Answer) -> None:
+        """A declined or unsure answer, once posted, is kept (masked) as a knowledge gap."""
+        if not is_gap(answer):
+            return
+        outcome = await keep_gap(self.store, answer.question, answer.lang, answer.confidence)
+        if self.metrics is not None:
+            self.metrics.gaps.labels(outcome).inc()
 
     async def _reply(self, client: AsyncWebClient, team: str, event: Payload, thread: bool) -> None:
         text = _MENTION.sub(" ", event.get("text") or "").strip()
@@ -136,6 +161,7 @@ class SlackDoor:
             blocks=bk.answer_blocks(answer, self.knowledge, source=source),
             unfurl_links=False, unfurl_media=False,
         )  # fmt: skip
+        await self._keep_gap(answer)
 
     async def on_mention(
         self, event: Payload, client: AsyncWebClient, context: AsyncBoltContext
@@ -177,6 +203,7 @@ class SlackDoor:
             text=bk.fallback_text(answer), response_type="ephemeral", replace_original=False,
             blocks=bk.answer_blocks(answer, self.knowledge, source=source, share=True),
         )  # fmt: skip
+        await self._keep_gap(answer)
 
     async def _open_modal(self, client: AsyncWebClient, trigger: str, text: str, origin: Origin,
                           kind: str | None = None) -> None:  # fmt: skip
@@ -248,7 +275,7 @@ class SlackDoor:
                 text=result.ticket_text, channel="slack",
                 lang=self.brain.detect_language(result.text, origin.lang),
                 subject=f"Slack escalation: {' '.join(result.text.split())[:80]}",
-                source_message_id=origin.source, received_at=datetime.now(UTC),
+                source_message_id=result.source, received_at=datetime.now(UTC),
             )  # fmt: skip
         except Exception:
             log.exception("slack: creating a ticket failed")

@@ -16,6 +16,7 @@ CALLBACK_ID = "privacy_escalate"
 MAX_TEXT = 3000  # a plain_text_input's max_length
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _VALID = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_TEXT = ":text:"  # marks a text source (a message source is team:channel:ts)
 
 
 def message_source(team: str, channel: str, ts: str) -> str:
@@ -24,9 +25,19 @@ def message_source(team: str, channel: str, ts: str) -> str:
 
 
 def text_source(team: str, user: str, text: str) -> str:
-    """The stable id of an escalation with no message behind it (slash command): user + text."""
+    """The id of an escalation with no message behind it (slash command): user + text."""
     digest = hashlib.sha256(" ".join(text.split()).lower().encode("utf-8")).hexdigest()
-    return f"slack:{team}:{user}:{digest[:32]}"
+    return f"slack:{team}:{user}{_TEXT}{digest[:32]}"
+
+
+def ticket_source(source: str, email: str | None) -> str:
+    """The ticket's idempotency key: one per message, or per text and requester's email."""
+    if _TEXT not in source:
+        return source  # a Slack message is one request, however often it is escalated
+    # one agent escalating two customers' identical words makes two tickets; a double
+    # submission of one modal (same text, same email) still makes one
+    who = hashlib.sha256((email or "").strip().lower().encode("utf-8")).hexdigest()
+    return f"{source}:{who[:16]}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,10 @@ class Submission:
     email: str | None
     notes: str | None
     origin: Origin
+
+    @property
+    def source(self) -> str:
+        return ticket_source(self.origin.source, self.email)
 
     @property
     def ticket_text(self) -> str:

@@ -20,6 +20,7 @@ from bot.web.responses import error
 MAX_QUESTION: Final = 2000  # characters; longer text is not a question, and costs CPU
 LANGS: Final = ("en", "da")
 READY_TIMEOUT: Final = 3.0
+MAX_CLIENT: Final = 64  # characters of a forwarded address kept as a rate-limit key
 _JSON: Final = {"Content-Type": "application/json; charset=utf-8"}
 log = logging.getLogger("bot.web")
 
@@ -34,15 +35,20 @@ def authorised(request: web.Request, token: str | None) -> bool:
     )
 
 
-def client_of(request: web.Request) -> str:
-    """Whom the rate limit counts: the peer address (a proxy's, behind one)."""
+def client_of(request: web.Request, trust_proxy: bool = False) -> str:
+    """Whom the rate limit counts: the peer, or behind a trusted proxy the X-Forwarded-For
+    address it appended (the last one: the ones before it are the caller's to forge)."""
+    if trust_proxy:
+        hops = ",".join(request.headers.getall("X-Forwarded-For", ())).split(",")
+        if last := hops[-1].strip():
+            return last[:MAX_CLIENT]
     return request.remote or "unknown"
 
 
 async def ask(request: web.Request) -> web.Response:
     """{"question": "...", "lang"?: "en"|"da"} -> the answer JSON of DESIGN.md."""
     app = request.app
-    wait = app[LIMITER].take(client_of(request))
+    wait = app[LIMITER].take(client_of(request, app[SETTINGS].trust_proxy))
     if wait:
         app[METRICS].rate_limited.labels("/ask").inc()
         return error(429, "too many requests", {"Retry-After": retry_after(wait)})
