@@ -15,6 +15,7 @@ from pathlib import Path
 from bot.config import Settings, load_settings
 from bot.deadlines import is_overdue
 from bot.errors import NotFound
+from bot.logs import mask_address
 from bot.mailer import Mailer
 from bot.store import OutboxItem, Store, Ticket, open_store
 from bot.ticket_mail import load_ticket_texts
@@ -199,14 +200,6 @@ def _actor(args: argparse.Namespace) -> str:
         return "cli"
 
 
-def mask(requester: str) -> str:
-    """`jane@corp.co` -> `j***@corp.co`; a Slack id or other handle keeps its first 3 chars."""
-    local, at, domain = requester.partition("@")
-    if at:
-        return f"{local[:1]}***@{domain}"
-    return f"{requester[:3]}***" if len(requester) > 3 else "***"
-
-
 def table(tickets: Sequence[Ticket], today: date) -> str:
     """An aligned table of tickets: id, kind, status, due (flagged when overdue), requester."""
     rows = [("ID", "KIND", "STATUS", "DUE", "REQUESTER")]
@@ -214,7 +207,7 @@ def table(tickets: Sequence[Ticket], today: date) -> str:
         due = t.effective_due_date.isoformat()
         if t.is_open and is_overdue(t.effective_due_date, today):
             due += " OVERDUE"
-        rows.append((t.id, t.kind, t.status, due, mask(t.requester)))
+        rows.append((t.id, t.kind, t.status, due, mask_address(t.requester)))
     return aligned(rows)
 
 

@@ -22,6 +22,7 @@ from typing import Final
 
 import aiosmtplib
 
+from bot.clock import utcnow
 from bot.config import Settings
 from bot.errors import MailError
 from bot.store import OutboxItem, Outgoing, Store
@@ -41,11 +42,6 @@ _ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
 _BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # a failure of the connection as a whole, after which the other queued messages wait
 _CONNECTION_ERRORS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError, OSError)
-
-
-def utcnow() -> datetime:
-    """The default clock."""
-    return datetime.now(UTC)
 
 
 def safe_header(text: str | None, limit: int = MAX_HEADER) -> str:
@@ -147,25 +143,6 @@ class Mailer:
             raise ValueError("an outgoing message needs at least one recipient")
         del message["Bcc"]
         return Outgoing(message.as_bytes(policy=SMTP_POLICY), recipients, purpose, self._clock())
-
-    async def send(self, message: EmailMessage, *, purpose: str) -> int | None:
-        """Deliver `message` (to its To, Cc and Bcc; Bcc is removed). Returns None when it was
-        delivered or written, else the outbox id under which it waits for `flush()`."""
-        out = self.prepare(message, purpose=purpose)
-        try:
-            await self._deliver_one(out.message, out.recipients, str(message["Message-ID"]))
-        except MailError as exc:
-            now = self._clock()
-            retry_at = now + backoff(1)
-            mail_id = await self.store.enqueue_mail(
-                message=out.message, recipients=out.recipients, purpose=purpose,
-                next_attempt_at=retry_at,
-            )  # fmt: skip
-            await self.store.mark_mail_failed(mail_id, str(exc), retry_at)
-            log.warning("mail %s queued as outbox #%d, retry at %s: %s",
-                        purpose, mail_id, retry_at.isoformat(timespec="seconds"), exc)  # fmt: skip
-            return mail_id
-        return None
 
     async def flush(self, limit: int = 100, *, ids: Collection[int] | None = None) -> int:
         """Deliver up to `limit` outbox messages that are due (only `ids`, when given), each
@@ -287,6 +264,20 @@ def write_eml(folder: Path, data: bytes, message_id: str, now: datetime) -> Path
         tmp.unlink(missing_ok=True)
         raise
     return final
+
+
+def purge_files(folder: Path, before: datetime) -> int:
+    """Delete the .eml files in `folder` last written before `before`; how many went."""
+    cut = before.timestamp()
+    gone = 0
+    for path in folder.glob("*.eml") if folder.is_dir() else ():
+        try:
+            if path.is_file() and path.stat().st_mtime < cut:
+                path.unlink()
+                gone += 1
+        except FileNotFoundError:  # removed meanwhile (another purge)
+            continue
+    return gone
 
 
 def _all_recipients(message: EmailMessage) -> list[object]:

@@ -101,7 +101,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
     settings = _setup(args)
     cut = datetime.now(UTC) - timedelta(days=settings.retention_days)
-    counts = asyncio.run(_with_store(settings, lambda store: purge_once(store, cut)))
+    outbox = settings.outbox_dir
+    counts = asyncio.run(_with_store(settings, lambda store: purge_once(store, cut, outbox)))
     print(f"purged personal data older than {cut:%Y-%m-%d %H:%M} UTC "
           f"(RETENTION_DAYS={settings.retention_days}):")  # fmt: skip
     for table, count in counts.items():

@@ -9,6 +9,11 @@ from functools import lru_cache
 
 import Stemmer as pystemmer
 
+# Reply and forward prefixes of subjects (English, Danish, Swedish, German, Dutch, Polish...),
+# repeated, with an optional counter (`Re[2]:`).
+REPLY_PREFIX = re.compile(
+    r"^(?:\s*(?:re|sv|aw|antw|odp|vs|réf|ref|fw|fwd|wg|tr)\s*(?:\[\d+\])?\s*:\s*)+", re.I
+)
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
 _FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ß": "ss", "’": "'"})
 _DOUBLE = re.compile(r"(aa|oe|ae)")

@@ -16,10 +16,10 @@ from bot.knowledge import TICKET_MAIL_KEYS, Knowledge, load_tickets_toml
 from bot.mailer import BOT_HEADER, safe_header
 from bot.store import Ticket
 from bot.store.base import KINDS
+from bot.text import REPLY_PREFIX
 
 MAX_ORIGINAL: Final = 20_000  # characters of the original text quoted in the team's mail
 MAIL_KEYS: Final = tuple(TICKET_MAIL_KEYS)
-_REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|sv|aw|fw|fwd|vs)\s*:\s*)+", re.IGNORECASE)
 
 SectionQuote = tuple[str, str, str]  # (section id, title, verbatim quote)
 
@@ -256,7 +256,7 @@ def extension_notice(
 
 
 def _ack_subject(ticket: Ticket, texts: TicketTexts) -> str:
-    original = safe_header(_REPLY_PREFIX.sub("", safe_header(ticket.subject)), 120)
+    original = safe_header(REPLY_PREFIX.sub("", safe_header(ticket.subject)), 120)
     if original:
         return safe_header(
             texts.text(ticket.lang, "ack_subject_reply", subject=original, ticket=ticket.id)

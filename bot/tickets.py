@@ -8,19 +8,19 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Final
 
-from bot.answer import SectionRef
-from bot.brain import Brain, Message
+from bot.brain import Brain
+from bot.clock import utcnow
 from bot.config import Settings
-from bot.deadlines import add_months, due_date
+from bot.deadlines import add_months
 from bot.errors import NotFound, PrivacyBotError
 from bot.knowledge import default_dir
 from bot.mailer import Mailer
-from bot.store import NewTicket, Outgoing, Store, Ticket
-from bot.store.base import CHANNELS, CLOSED_STATUSES, KINDS, require_utc
+from bot.store import Outgoing, Store, Ticket
+from bot.store.base import CLOSED_STATUSES
+from bot.ticket_draft import acknowledgement_for, draft_ticket
 from bot.ticket_mail import (
     SectionQuote,
     TicketTexts,
-    acknowledgement,
     extension_notice,
     load_ticket_texts,
     requester_address,
@@ -30,25 +30,11 @@ from bot.ticket_mail import (
 log = logging.getLogger(__name__)
 
 BOT_ACTOR: Final = "privacybot"
-MAX_SECTIONS: Final = 3  # relevant sections named on a ticket
-MIN_SECTION_SCORE: Final = 0.5  # ... besides the top one
 EXTENSION_MONTHS: Final = 2  # GDPR art. 12(3)
-# Only the data subject at the command line counts as identified; a Slack ticket is staff
-# escalating for a customer, and an email's sender address must still be confirmed.
-VERIFIED_CHANNELS: Final = frozenset({"cli"})
-UNVERIFIED_NOTES: Final = {
-    "email": "the sender's address must be confirmed",
-    "slack": "escalated from Slack by staff: confirm who the data subject is",
-}
 
 
 class TicketError(PrivacyBotError, ValueError):
     """A ticket change the rules do not allow (closing a closed ticket, extending twice...)."""
-
-
-def utcnow() -> datetime:
-    """The default clock."""
-    return datetime.now(UTC)
 
 
 class TicketService:
@@ -84,6 +70,7 @@ class TicketService:
         source_message_id: str,
         received_at: datetime | None = None,
         in_reply_to: str | None = None,
+        withhold_ack: str | None = None,
     ) -> tuple[Ticket, bool]:
         """Open the ticket for one formal request; returns (ticket, created_now).
 
@@ -92,54 +79,25 @@ class TicketService:
         cannot go out now stays in the outbox and is retried. The same `source_message_id`
         again (even from another process, at the same moment) returns the existing ticket and
         queues nothing new; it only delivers that ticket's mail still waiting, if any.
+        `withhold_ack` (why, e.g. the sender's auto-reply cap) sends no acknowledgement and
+        notes why on the ticket; the team's mail is always sent.
         """
-        if kind not in KINDS:
-            raise ValueError(f"unknown request kind {kind!r}")
-        if channel not in CHANNELS:
-            raise ValueError(f"unknown channel {channel!r}")
-        received = require_utc(received_at or self._clock(), "received_at")
-        answer = self.brain.answer(Message(text, lang=lang, channel=channel, sender=requester))
-        sections = self.relevant_sections(text, answer.lang, answer.sections, answer.quote)
-        on_behalf = self.texts.acts_for_other(text)
-        verified = channel in VERIFIED_CHANNELS and not on_behalf
-        new = NewTicket(
-            kind=kind,
-            requester=requester.strip(),
-            requester_name=requester_name.strip() if requester_name else None,
-            channel=channel,
-            lang=answer.lang,
-            received_at=received,
-            due_date=due_date(received),
-            sections=tuple(s[0] for s in sections),
-            routes=answer.contacts,
-            route_note=self.texts.route_note(answer.contacts),
-            original_text=text,
-            subject=subject,
-            source_message_id=source_message_id,
-            policy_hash=answer.policy_sha256,
-            identity_verified=verified,
-            on_behalf_of_other=on_behalf,
-        )
+        draft = draft_ticket(
+            self.brain, self.texts, kind=kind, requester=requester, text=text, channel=channel,
+            received_at=received_at or self._clock(), source_message_id=source_message_id,
+            lang=lang, requester_name=requester_name, subject=subject, withhold_ack=withhold_ack,
+        )  # fmt: skip
 
         def mails(ticket: Ticket) -> list[Outgoing]:
-            out = [self.mailer.prepare(self.notification(ticket, sections), purpose="ticket")]
-            if channel != "slack" and requester_address(ticket) is not None:
-                ack = acknowledgement(
-                    ticket, answer_sections=sections, knowledge=self.brain.knowledge,
-                    texts=self.texts, in_reply_to=in_reply_to,
-                )  # fmt: skip
+            team = self.notification(ticket, draft.sections)
+            out = [self.mailer.prepare(team, purpose="ticket")]
+            ack = acknowledgement_for(draft, ticket, self.brain, self.texts, in_reply_to)
+            if ack is not None:
                 out.append(self.mailer.prepare(ack, purpose="ack"))
             return out
 
-        status, note = "open", f"received via {channel}"
-        if not verified:
-            status = "awaiting_identity"
-            why = UNVERIFIED_NOTES.get(channel, "confirm who the data subject is")
-            if on_behalf:
-                why += "; written for someone else: check the writer's authority"
-            note = f"{note}; {why}"
         ticket, created = await self.store.create_ticket(
-            new, status=status, note=note, outbox=mails
+            draft.new, status=draft.status, note=draft.note, outbox=mails
         )
         if created:
             log.info("opened ticket %s (%s via %s)", ticket.id, kind, channel)
@@ -167,28 +125,6 @@ class TicketService:
             ticket, answer_sections=sections, settings=self.settings,
             knowledge=self.brain.knowledge, texts=self.texts,
         )  # fmt: skip
-
-    def relevant_sections(
-        self, text: str, lang: str, ranked: tuple[SectionRef, ...], top_quote: str
-    ) -> list[SectionQuote]:
-        """Up to three cited sections with English titles and verbatim quotes (the top one's
-        quote is the answer's; the others get their best-matching paragraph)."""
-        refs = [r for i, r in enumerate(ranked) if i == 0 or r.score >= MIN_SECTION_SCORE]
-        refs = refs[:MAX_SECTIONS]
-        if not refs:
-            return []
-        composer = self.brain.composer
-        terms = self.brain.retriever.rank(" ".join(text.split()), lang).terms
-        found: list[SectionQuote] = []
-        for i, ref in enumerate(refs):
-            sid = ref.id
-            quote = (
-                top_quote
-                if i == 0 and top_quote
-                else composer.excerpt(composer.best_paragraph(sid, terms), terms)
-            )
-            found.append((sid, composer.title(sid, "en"), quote))
-        return found
 
     async def get(self, ticket_id: str) -> Ticket:
         """The ticket with this id; NotFound (one clear line) when there is none."""

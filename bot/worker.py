@@ -9,11 +9,13 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Final
 
 from bot.config import Settings
 from bot.errors import PrivacyBotError
 from bot.logs import work
+from bot.mailer import purge_files
 from bot.store import Store, open_store
 
 FLUSH_SECONDS: Final = 15.0
@@ -34,9 +36,14 @@ async def open_ready_store(settings: Settings) -> Store:
     return store
 
 
-async def purge_once(store: Store, before: datetime) -> dict[str, int]:
-    """Run the retention purge now: personal data older than `before` goes."""
+async def purge_once(
+    store: Store, before: datetime, outbox_dir: Path | None = None
+) -> dict[str, int]:
+    """Run the retention purge now: personal data older than `before` goes, in the store and
+    (given `outbox_dir`) the .eml files the no-SMTP mode wrote there."""
     counts = await store.purge(before)
+    if outbox_dir is not None:
+        counts["eml_files"] = await asyncio.to_thread(purge_files, outbox_dir, before)
     log.info("retention purge before %s: %s", before.date(), counts)
     return counts
 
@@ -121,7 +128,8 @@ def _jobs(
     jobs["outbox"] = every("outbox flush", FLUSH_SECONDS, parts.mailer.flush, stop)
 
     async def purge() -> None:
-        await purge_once(store, datetime.now(UTC) - timedelta(days=settings.retention_days))
+        cut = datetime.now(UTC) - timedelta(days=settings.retention_days)
+        await purge_once(store, cut, settings.outbox_dir)
 
     jobs["purge"] = every("retention purge", PURGE_SECONDS, purge, stop)
     return jobs

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.deadlines import due_date
-from bot.store import NewTicket, Store, open_store
+from bot.store import NewTicket, OutboxItem, Store, open_store
 from bot.store.schema import LATEST_VERSION
 
 Backend = tuple[str | None, Path]
@@ -63,3 +63,9 @@ async def store_fixture(stores: Callable[[], Store]) -> Store:
     s = stores()
     assert await s.migrate() == LATEST_VERSION
     return s
+
+
+async def due_mail(store: Store, now: datetime, limit: int = 100) -> list[OutboxItem]:
+    """Queued (live) messages whose next attempt is due at `now`, earliest first."""
+    live = [m for m in await store.list_mail() if m.state == "queued" and m.next_attempt_at <= now]
+    return sorted(live, key=lambda m: (m.next_attempt_at, m.id))[:limit]

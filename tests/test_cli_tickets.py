@@ -12,7 +12,6 @@ import pytest
 
 from bot.brain import Brain
 from bot.cli import main
-from bot.cli_tickets import mask
 from bot.config import Settings
 from bot.mailer import Mailer
 from bot.store import Ticket, open_store
@@ -73,12 +72,6 @@ def email_request(
     }  # fmt: skip
 
 
-def test_mask_keeps_enough_to_recognise() -> None:
-    assert mask("jane.doe@corp.co") == "j***@corp.co"
-    assert mask("U0123ABC") == "U01***"
-    assert mask("ab") == "***"
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_migrate_prints_the_schema_version(
     backend: str, data_dir: Path, request: pytest.FixtureRequest,
@@ -112,7 +105,7 @@ def test_list_is_an_aligned_table_with_masked_requesters(
         assert all(ln[at - 2 : at] == "  " and ln[at] != " " for ln in lines[1:]), column
     assert f"{late.effective_due_date} OVERDUE" in lines[1] and "k***@example.dk" in lines[1]
     assert "j***@corp.co" in lines[2] and "OVERDUE" not in lines[2]
-    assert "U01***" in lines[3] and "kunde@" not in out
+    assert lines[3].rstrip().endswith(" ***") and "U0123ABC" not in out and "kunde@" not in out
     assert [
         ln.split()[0] for ln in run(capsys, "tickets", "list", "--overdue")[1].splitlines()[1:]
     ] == [late.id]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, timedelta
+from email.utils import format_datetime
 
 import pytest
 
 from bot.answer import Answer
 from bot.brain import Message
 from bot.errors import StoreError
+from bot.mail.door import MAX_BACKLOG
 from tests.dovecot import append, flags
 from tests.emailrig import (  # noqa: F401
     TEAM,
@@ -181,3 +184,48 @@ async def test_a_store_failure_leaves_the_message_for_a_retry(
     monkeypatch.undo()
     assert await rig.workers[0].poller.poll_once() == 1
     assert rig.replies() == ["<m1@example.com>"]
+
+
+async def test_a_formal_request_opens_its_ticket_with_no_auto_replies_allowed(
+    rig_factory: Callable[..., Rig],
+) -> None:
+    rig = rig_factory(AUTO_REPLY_LIMIT_PER_DAY="0")
+    await rig.worker().store.migrate()
+    done = await rig.workers[0].door.handle(mail(1, ERASE), worker="w1")
+    assert done.action == "ticket" and done.ticket_id and "no acknowledgement" in done.reason
+    assert len(rig.smtp.recorder.by_purpose("ticket")) == 1
+    assert rig.smtp.recorder.by_purpose("ack") == []
+    ticket = await rig.workers[0].store.get_ticket(done.ticket_id)
+    assert ticket is not None and "no acknowledgement sent: rate limited" in (
+        ticket.history[0].note or ""
+    )
+    assert (await rig.workers[0].door.handle(mail(2), worker="w1")).action == "ignore"
+
+
+async def test_the_sixth_request_of_a_day_still_opens_a_ticket(rig: Rig) -> None:
+    door, same = rig.workers[0].door, {"From": "alice@example.com"}
+    for n in range(5):  # the default cap: five automatic mails a day per sender
+        assert (await door.handle(mail(n, **same), worker="w1")).action == "reply"
+    sixth = await door.handle(mail(5, ERASE, **same), worker="w1")
+    assert sixth.action == "ticket" and "rate limited: 5 auto-replies" in sixth.reason
+    assert len(rig.smtp.recorder.by_purpose("ticket")) == 1
+    assert rig.smtp.recorder.by_purpose("ack") == []
+    assert (await door.handle(mail(6, **same), worker="w1")).action == "ignore"
+
+
+async def test_a_ticket_is_received_when_the_message_was_dated_within_a_week(rig: Rig) -> None:
+    now, door, store = rig.clock(), rig.workers[0].door, rig.workers[0].store
+    dates = {
+        1: (now - timedelta(days=2), now - timedelta(days=2)),  # a backlog: its own date
+        2: (now - timedelta(days=40), now - MAX_BACKLOG),  # ancient: clamped
+        3: (now + timedelta(days=30), now),  # from the future: now
+    }
+    for n, (date, _) in dates.items():
+        headers = {"Date": format_datetime(date), "From": f"u{n}@example.com"}
+        done = await door.handle(mail(n, ERASE, **headers), worker="w1")
+        ticket = await store.get_ticket(done.ticket_id or "")
+        assert ticket is not None
+        assert abs(ticket.received_at - dates[n][1]) < timedelta(seconds=1), n
+    done = await door.handle(mail(4, ERASE, Date="not a date"), worker="w1")
+    ticket = await store.get_ticket(done.ticket_id or "")
+    assert ticket is not None and ticket.received_at.astimezone(UTC) == now

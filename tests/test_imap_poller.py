@@ -7,10 +7,11 @@ import json
 import ssl
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 
-from bot.config import Settings
+from bot.errors import ConfigError
 from bot.mail.imap import ImapError, ImapPoller, _keyword_allowed
 from tests.dovecot import Dovecot, append, flags, imap_client, running_dovecot
 from tests.emailrig import (  # noqa: F401
@@ -130,21 +131,30 @@ async def test_starttls_refuses_an_untrusted_certificate(rig: Rig) -> None:
     await poller.close()
 
 
-async def test_wrong_password_is_an_error_and_run_retries_until_stopped(rig: Rig) -> None:
+async def test_a_wrong_password_at_start_is_a_config_error(rig: Rig) -> None:
     """On a server of its own: Dovecot slows every later login from an address that failed."""
     with running_dovecot() as server:
-        await wrong_password(with_imap(rig.settings, password="wrong", port=server.port), rig)
+        settings = with_imap(rig.settings, password="wrong", port=server.port)
+        poller = ImapPoller(settings.imap, rig.workers[0].door, worker_name="t")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=r"^IMAP login as .* refused: check IMAP_PASSWORD"):
+            await asyncio.wait_for(poller.run(asyncio.Event()), 20)  # at once, not retried
 
 
-async def wrong_password(settings: Settings, rig: Rig) -> None:
-    poller = ImapPoller(settings.imap, rig.workers[0].door, worker_name="t")  # type: ignore[arg-type]
-    with pytest.raises(ImapError, match="login"):
-        await poller.poll_once()
-    stop = asyncio.Event()
-    task = asyncio.create_task(poller.run(stop))
-    await asyncio.sleep(0.3)
-    stop.set()
-    await asyncio.wait_for(task, 5)  # backing off, it still stops at once
+async def test_a_refusal_after_a_working_login_is_retried(rig: Rig) -> None:
+    with running_dovecot() as server:
+        settings = with_imap(rig.settings, port=server.port)
+        poller = ImapPoller(settings.imap, rig.workers[0].door, worker_name="t")  # type: ignore[arg-type]
+        assert await poller.poll_once() == 0
+        await poller.close()
+        poller.settings = replace(poller.settings, password="changed")
+        with pytest.raises(ImapError, match="login"):
+            await poller.poll_once()
+        stop = asyncio.Event()
+        task = asyncio.create_task(poller.run(stop))
+        await asyncio.sleep(0.3)
+        assert not task.done()  # backing off and trying again
+        stop.set()
+        await asyncio.wait_for(task, 5)  # backing off, it still stops at once
 
 
 async def test_reconnects_after_the_connection_drops(rig: Rig) -> None:

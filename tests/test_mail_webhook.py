@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.answer import Answer
+from bot.brain import Message
+from bot.errors import StoreError
 from bot.mail import webhook
 from bot.mail.webhook import EMAIL_DOOR, INBOUND_SECRET, inbound_email
 from tests.emailrig import (  # noqa: F401
@@ -91,3 +95,34 @@ async def test_empty_and_oversized_bodies(
             yield b"y" * 500
 
     assert (await client.post("/inbound/email", data=chunks(), headers=headers)).status == 413
+
+
+async def test_an_unrecorded_outcome_asks_the_mta_to_retry(
+    client: TestClient[web.Request, web.Application], rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(*_: Any, **__: Any) -> bool:
+        raise StoreError("database is down")
+
+    headers = {"X-Inbound-Secret": SECRET}
+    monkeypatch.setattr(rig.workers[0].store, "claim_inbound", down)
+    response = await client.post("/inbound/email", data=RAW, headers=headers)
+    assert (response.status, response.headers["Retry-After"]) == (503, "60")
+    assert (await response.json())["action"] == "error"
+    monkeypatch.undo()
+    await rig.workers[0].store.claim_inbound("email:t2@x.y", "other", rig.clock(), 600)
+    raw = raw_mail("Do you use cookies?", headers={"Message-ID": "<t2@x.y>"})
+    busy = await client.post("/inbound/email", data=raw, headers=headers)
+    assert (busy.status, (await busy.json())["action"]) == (503, "busy")
+    assert "Retry-After" in busy.headers
+    assert (await client.post("/inbound/email", data=RAW, headers=headers)).status == 200
+
+
+async def test_a_recorded_error_is_final(
+    client: TestClient[web.Request, web.Application], rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(message: Message) -> Answer:
+        raise RuntimeError("core failure")
+
+    monkeypatch.setattr(rig.brain, "answer", boom)
+    response = await client.post("/inbound/email", data=RAW, headers={"X-Inbound-Secret": SECRET})
+    assert (response.status, (await response.json())["action"]) == (200, "error")

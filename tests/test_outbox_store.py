@@ -13,6 +13,7 @@ from tests.pg import postgres_database_url, postgres_url  # noqa: F401
 from tests.stores import (  # noqa: F401
     T0,
     backend_fixture,
+    due_mail,
     new_ticket,
     store_fixture,
     stores_fixture,
@@ -62,7 +63,7 @@ async def test_a_ticket_and_its_mail_are_stored_together(store: Store) -> None:
     assert queued[0].message.startswith(f"Subject: [{ticket.id}]".encode())
     assert queued[1].recipients == ("kunde@example.dk",)
     assert all(m.next_attempt_at == T0 and m.attempts == 0 for m in queued)
-    assert [m.id for m in await store.due_mail(T0)] == [m.id for m in queued]
+    assert [m.id for m in await due_mail(store, T0)] == [m.id for m in queued]
 
     again, created_again = await store.create_ticket(new_ticket(), outbox=mails)
     assert not created_again and again == ticket and calls == [ticket.id]
@@ -108,7 +109,7 @@ async def test_a_claim_holds_mail_until_its_lease_runs_out(store: Store) -> None
     assert all(m.claimed_by == "w1" and m.claimed_at == T0 for m in claimed)
     assert all(m.next_attempt_at == T0 + timedelta(seconds=60) for m in claimed)
     assert await store.claim_mail(T0 + timedelta(seconds=59), 10, 60, "w2") == []
-    assert await store.due_mail(T0 + timedelta(seconds=59)) == []
+    assert await due_mail(store, T0 + timedelta(seconds=59)) == []
     # w1 died: once its lease has run out, w2 takes the messages over
     retaken = await store.claim_mail(T0 + timedelta(seconds=60), 1, 60, "w2")
     assert [(m.id, m.claimed_by) for m in retaken] == [(first, "w2")]
@@ -160,12 +161,12 @@ async def test_dead_mail_is_kept_listed_and_can_be_queued_again(store: Store) ->
     await store.mark_mail_failed(dead, "connection refused", T0)
     await store.mark_mail_dead(dead, "554 no such user", T0 + timedelta(days=3))
     await store.mark_mail_sent(sent, T0)
-    assert await store.due_mail(T0 + timedelta(days=30)) == []
+    assert await due_mail(store, T0 + timedelta(days=30)) == []
     assert await store.claim_mail(T0 + timedelta(days=30), 10, 60, "w") == []
     [item] = await store.list_mail()
     assert (item.id, item.state, item.attempts) == (dead, "dead", 2)
     assert item.last_error == "554 no such user" and item.dead_at == T0 + timedelta(days=3)
-    assert (await store.purge(T0 + timedelta(days=400)))["outbox"] == 1  # only the sent one
+    assert (await store.purge(T0 + timedelta(days=3)))["outbox"] == 1  # only the sent one
     assert [m.id for m in await store.list_mail(include_sent=True)] == [dead]
 
     now = T0 + timedelta(days=4)
@@ -233,6 +234,21 @@ async def test_an_old_schema_is_upgraded_with_its_queued_mail(
                 "id",
             )
     assert await stores().migrate() == schema.LATEST_VERSION == 2
-    [item] = await old.due_mail(T0)
+    [item] = await due_mail(old, T0)
     assert (item.id, item.state, item.ticket_id, item.claimed_by) == (mail_id, "queued", None, None)
     assert [m.id for m in await old.claim_mail(T0, 5, 60, "w")] == [mail_id]
+
+
+async def test_purge_blanks_a_dead_message_and_keeps_its_record(store: Store) -> None:
+    (dead,) = await queue(store, 1)
+    await store.mark_mail_dead(dead, "554 no such user", T0)
+    assert (await store.purge(T0))["dead_mail"] == 0  # dead at the cut: kept whole
+    assert (await store.purge(T0 + timedelta(days=1)))["dead_mail"] == 1
+    [item] = await store.list_mail()
+    assert (item.id, item.message, item.state, item.last_error) == (
+        dead, b"", "dead", "554 no such user"
+    )  # fmt: skip
+    assert item.purpose and item.recipients
+    assert (await store.purge(T0 + timedelta(days=1)))["dead_mail"] == 0
+    with pytest.raises(StoreError, match="purged after the retention period"):
+        await store.retry_mail(dead, T0 + timedelta(days=2))

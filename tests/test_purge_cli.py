@@ -62,6 +62,16 @@ async def fill(env: dict[str, str]) -> tuple[str, str]:
             purpose="reply", next_attempt_at=LONG_AGO,
         )  # fmt: skip
         await old.mark_mail_sent(mail_id, LONG_AGO)
+        dead_id = await old.enqueue_mail(
+            message=b"Subject: bounced\r\n\r\nbody", recipients=("gone@example.com",),
+            purpose="ack", next_attempt_at=LONG_AGO,
+        )  # fmt: skip
+        await old.mark_mail_dead(dead_id, "550 no such user", LONG_AGO)
+    outbox = Path(env["DATA_DIR"]) / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    for name, when in (("old.eml", LONG_AGO), ("new.eml", NOW)):
+        (outbox / name).write_bytes(b"Subject: hi\r\n\r\nbody")
+        os.utime(outbox / name, (when.timestamp(), when.timestamp()))
     return closed.id, still_open.id
 
 
@@ -84,8 +94,9 @@ async def test_purge_removes_old_personal_data_and_keeps_the_record(
     assert lines[0].startswith("purged personal data older than ")
     assert lines[0].endswith("UTC (RETENTION_DAYS=90):")
     counts = dict(line.strip().split(": ") for line in lines[1:])
-    assert counts == {"tickets": "1", "outbox": "1", "gaps": "1", "inbound": "0",
-                      "auto_replies": "1", "events": "1"}  # fmt: skip
+    assert counts == {"tickets": "1", "outbox": "1", "dead_mail": "1", "gaps": "1",
+                      "inbound": "0", "auto_replies": "1", "events": "1",
+                      "eml_files": "1"}  # fmt: skip
     assert again.returncode == 0 and all(line.endswith(": 0") for line in again.stdout.splitlines()[1:])  # fmt: skip
     async with store_at(database, NOW) as store:
         closed = await store.get_ticket(closed_id)
@@ -93,6 +104,11 @@ async def test_purge_removes_old_personal_data_and_keeps_the_record(
         gaps = await store.list_gaps(NOW - timedelta(days=365))
         replies = await store.count_auto_replies("jane.doe@example.com", LONG_AGO - timedelta(1))
         assert await store.remember_event("Ev01", NOW)  # forgotten, so new again
+        [dead] = await store.list_mail()
+    assert (dead.state, dead.message, dead.purpose, dead.attempts, dead.last_error) == (
+        "dead", b"", "ack", 1, "550 no such user"
+    )  # fmt: skip
+    assert [p.name for p in (Path(database["DATA_DIR"]) / "outbox").glob("*.eml")] == ["new.eml"]
     assert closed is not None and still_open is not None
     assert (closed.original_text, closed.subject) == ("", None)
     assert (closed.kind, closed.requester, closed.status, closed.due_date) == (

@@ -65,7 +65,7 @@ def test_no_address_at_all_is_refused() -> None:
         ("Re: A question", "Re: A question"),
         ("RE: Re: re:A question", "Re: A question"),
         ("SV: Spørgsmål", "Re: Spørgsmål"),
-        ("Fwd: October news", "Re: Fwd: October news"),
+        ("Fwd: October news", "Re: October news"),  # one prefix rule for every subject
         ("", "Re: Your message to CiemTech"),
         ("   ", "Re: Your message to CiemTech"),
     ],

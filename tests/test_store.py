@@ -19,6 +19,7 @@ from tests.stores import (  # noqa: F401
     T0,
     Backend,
     backend_fixture,
+    due_mail,
     new_ticket,
     store_fixture,
     stores_fixture,
@@ -191,7 +192,7 @@ async def test_outbox_retry_cycle(store: Store) -> None:
         next_attempt_at=T0 + timedelta(hours=1),
     )
     assert first != second
-    due = await store.due_mail(T0)
+    due = await due_mail(store, T0)
     assert [m.id for m in due] == [first]
     item = due[0]
     assert item.message == raw and item.recipients == ("a@x.dk", "b@x.dk")
@@ -199,15 +200,15 @@ async def test_outbox_retry_cycle(store: Store) -> None:
     assert item.next_attempt_at == T0
 
     await store.mark_mail_failed(first, "connection refused", T0 + timedelta(minutes=5))
-    assert await store.due_mail(T0) == []
+    assert await due_mail(store, T0) == []
     await store.mark_mail_failed(first, "timeout", T0 + timedelta(minutes=30))
-    due = await store.due_mail(T0 + timedelta(hours=2))
+    due = await due_mail(store, T0 + timedelta(hours=2))
     assert [m.id for m in due] == [first, second]
     assert (due[0].attempts, due[0].last_error) == (2, "timeout")
-    assert len(await store.due_mail(T0 + timedelta(hours=2), limit=1)) == 1
+    assert len(await due_mail(store, T0 + timedelta(hours=2), limit=1)) == 1
 
     await store.mark_mail_sent(first, T0 + timedelta(hours=2))
-    assert [m.id for m in await store.due_mail(T0 + timedelta(days=1))] == [second]
+    assert [m.id for m in await due_mail(store, T0 + timedelta(days=1))] == [second]
     with pytest.raises(NotFound):
         await store.mark_mail_sent(999_999, T0)
     with pytest.raises(NotFound):
@@ -312,6 +313,7 @@ async def test_purge_blanks_bodies_and_keeps_metadata(store: Store) -> None:
     assert counts == {
         "tickets": 1,
         "outbox": 1,
+        "dead_mail": 0,
         "gaps": 1,
         "inbound": 1,
         "auto_replies": 1,
@@ -331,7 +333,7 @@ async def test_purge_blanks_bodies_and_keeps_metadata(store: Store) -> None:
     assert [h.action for h in purged.history] == ["created", "status", "purged"]
     kept = await store.get_ticket(new.id)
     assert kept == new
-    assert [m.id for m in await store.due_mail(cut + timedelta(days=1))] == [queued]
+    assert [m.id for m in await due_mail(store, cut + timedelta(days=1))] == [queued]
     assert [g.text for g in await store.list_gaps(cut - timedelta(days=10))] == ["new question"]
     assert await store.count_auto_replies("a@x", cut - timedelta(days=10)) == 1
     assert await store.remember_event("Ev-old", cut) is True

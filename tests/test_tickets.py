@@ -19,6 +19,7 @@ from bot.store import Store, open_store
 from bot.tickets import TicketError, TicketService
 from tests.pg import postgres_database_url, postgres_url  # noqa: F401
 from tests.smtp import Received, SmtpServer, smtp_server_fixture  # noqa: F401
+from tests.stores import due_mail
 
 T0 = datetime(2026, 11, 25, 8, 15, tzinfo=UTC)
 TEAM = "privacy-team@ciemtech.com"
@@ -342,7 +343,7 @@ async def test_mail_that_fails_while_smtp_is_down_is_delivered_once_it_is_back(
     ticket, created = await open_email(service)
     assert created and smtp_server.messages == []
     clock.now = T0 + timedelta(minutes=1)
-    assert len(await service.store.due_mail(clock())) == 2
+    assert len(await due_mail(service.store, clock())) == 2
     smtp_server.start()
     assert await service.mailer.flush() == 2
     assert await service.mailer.flush() == 0

@@ -46,7 +46,7 @@ def test_one_object_per_file_in_order(isolated: Path, capsys: pytest.CaptureFixt
     assert [g["file"] for g in got] == [question, request, bounce]
     assert all(set(g) == KEYS for g in got)
     assert [g["action"] for g in got] == ["reply", "ticket", "ignore"]
-    assert got[1]["request"] == "erasure" and got[1]["reply"] is None
+    assert got[1]["request"] == "erasure" and got[1]["reply"]["subject"].startswith("Re:")
     assert got[2]["lang"] is None and got[2]["sections"] == [] and got[2]["reply"] is None
 
 
@@ -60,6 +60,21 @@ def test_reply_object(isolated: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert reply["body"].startswith("Hej Alice Example")
     assert reply["headers"]["Auto-Submitted"] == "auto-replied"
     assert reply["headers"]["In-Reply-To"] == "<m1@example.com>"
+
+
+def test_a_ticket_shows_the_acknowledgement(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = raw_mail("Please delete my account and all my personal data.")
+    (got,) = run([write(isolated, "r.eml", raw)], capsys)
+    assert got["action"] == "ticket" and set(got) == KEYS
+    ack = got["reply"]
+    assert set(ack) == {"to", "subject", "body", "headers"}
+    assert ack["to"] == "Alice Example <alice@example.com>"
+    assert "PRIV-DRYRUN" in ack["body"]
+    assert ack["headers"]["X-Privacy-Bot"] == "ack"
+    assert ack["headers"]["In-Reply-To"] == "<m1@example.com>"
+    assert sorted(p.name for p in isolated.iterdir()) == ["r.eml"]
 
 
 def test_unreadable_files_are_ignored_with_the_error(

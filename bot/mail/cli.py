@@ -10,13 +10,19 @@ from pathlib import Path
 from typing import Any, Final
 
 from bot.brain import Brain
+from bot.clock import utcnow
 from bot.config import Settings
-from bot.mail.parse import parse_mail
+from bot.knowledge import default_dir
+from bot.mail.door import received_at
+from bot.mail.parse import InboundMail, parse_mail
+from bot.mail.reply import recipient
 from bot.mail.triage import Decision, decide
-from bot.mailer import describe
+from bot.mailer import BOT_HEADER, describe
+from bot.ticket_draft import acknowledgement_for, draft_ticket
+from bot.ticket_mail import TicketTexts, load_ticket_texts
 
 MAX_FILE_BYTES: Final = 25 * 1024 * 1024  # a larger .eml is not read (mail servers cap lower)
-HEADERS: Final = ("To", "Subject", "In-Reply-To", "References", "Auto-Submitted", "X-Privacy-Bot",
+HEADERS: Final = ("To", "Subject", "In-Reply-To", "References", "Auto-Submitted", BOT_HEADER,
                   "Content-Language")  # fmt: skip
 
 
@@ -39,8 +45,27 @@ def reply_json(message: EmailMessage | None) -> dict[str, Any] | None:
             "headers": headers}  # fmt: skip
 
 
-def decision_json(name: str, decision: Decision) -> dict[str, Any]:
-    """The DESIGN.md triage object for one file."""
+def acknowledgement_preview(
+    mail: InboundMail, decision: Decision, brain: Brain, texts: TicketTexts
+) -> EmailMessage | None:
+    """The acknowledgement a formal request's sender would get, drafted as the ticket service
+    drafts it, for ticket DRY_RUN_ID (the auto-reply cap, which needs the store, is not read)."""
+    to = recipient(mail)
+    if decision.action != "ticket" or not decision.request or to is None:
+        return None
+    now = utcnow()
+    draft = draft_ticket(
+        brain, texts, kind=decision.request, requester=to, channel="email",
+        text=mail.text.strip() or decision.question, received_at=received_at(mail, now),
+        source_message_id=f"email:{mail.message_id}", lang=decision.lang,
+        requester_name=mail.sender_name or None, subject=mail.subject or None,
+    )  # fmt: skip
+    in_reply_to = None if mail.message_id.startswith("sha256:") else mail.message_id
+    return acknowledgement_for(draft, draft.preview(now), brain, texts, in_reply_to)
+
+
+def decision_json(name: str, decision: Decision, ack: EmailMessage | None = None) -> dict[str, Any]:
+    """The DESIGN.md triage object for one file; `reply` is the acknowledgement for a ticket."""
     return {
         "file": name,
         "action": decision.action,
@@ -49,7 +74,7 @@ def decision_json(name: str, decision: Decision) -> dict[str, Any]:
         "lang": decision.lang if decision.action != "ignore" else None,
         "sections": list(decision.sections) if decision.action != "ignore" else [],
         "routes": list(decision.routes) if decision.action != "ignore" else [],
-        "reply": reply_json(decision.reply),
+        "reply": reply_json(ack if decision.action == "ticket" else decision.reply),
     }
 
 
@@ -58,7 +83,9 @@ def _ignored(path: str, reason: str) -> dict[str, Any]:
             "sections": [], "routes": [], "reply": None}  # fmt: skip
 
 
-def triage_file(path: str, brain: Brain, settings: Settings) -> dict[str, Any]:
+def triage_file(
+    path: str, brain: Brain, settings: Settings, texts: TicketTexts | None = None
+) -> dict[str, Any]:
     """Read and decide one file; an unreadable file is an `ignore` naming the error."""
     try:
         file = Path(path)
@@ -68,12 +95,18 @@ def triage_file(path: str, brain: Brain, settings: Settings) -> dict[str, Any]:
     except OSError as exc:
         return _ignored(path, f"cannot read the file: {exc.strerror or exc}")
     try:
+        mail = parse_mail(raw)
         decision = decide(
-            parse_mail(raw),
+            mail,
             brain,
             own_addresses=settings.own_addresses,
             own_domains=frozenset({settings.message_id_domain.lower()}),
         )
+        if decision.action == "ticket":
+            if texts is None:
+                texts = load_ticket_texts(settings.knowledge_dir or default_dir())
+            ack = acknowledgement_preview(mail, decision, brain, texts)
+            return decision_json(path, decision, ack)
     except Exception as exc:  # a bug must not hide the other files' results
         print(f"privacybot triage: {path}: {describe(exc)}", file=sys.stderr)
         return _ignored(path, f"internal error: {describe(exc)}")
@@ -91,8 +124,9 @@ def cmd_triage(args: argparse.Namespace) -> int:
     settings = _settings()
     folder = Path(args.knowledge) if getattr(args, "knowledge", None) else settings.knowledge_dir
     brain = Brain.from_folder(folder)
+    texts = load_ticket_texts(folder or default_dir())
     for path in args.files:
-        result = triage_file(path, brain, settings)
+        result = triage_file(path, brain, settings, texts)
         if args.json:
             sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         else:

@@ -7,9 +7,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Final
 
 from bot.brain import Brain
+from bot.clock import utcnow
 from bot.config import Settings
 from bot.errors import StoreError
 from bot.gaps import LOW_CONFIDENCE, gap_text
@@ -27,6 +29,7 @@ LEASE_SECONDS: Final = 600  # longer than the slowest handling (SMTP timeouts in
 RATE_WINDOW: Final = timedelta(hours=24)
 MAX_BODY_CHARS: Final = 200_000  # of decoded body text read from one message
 MAX_REASON: Final = 500  # characters of a reason stored with an outcome
+MAX_BACKLOG: Final = timedelta(days=7)  # how far back a Date header may set received_at
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,22 @@ def inbound_key(mail: InboundMail) -> str:
     return f"email:{mail.message_id}"
 
 
-def utcnow() -> datetime:
-    """The default clock."""
-    return datetime.now(UTC)
+def received_at(mail: InboundMail, now: datetime) -> datetime:
+    """When `mail` was received: its Date header clamped to [now - MAX_BACKLOG, now], else now.
+
+    A backlog (the bot was down, the mailbox was read late) must not push the legal deadline
+    later, and a forged future or ancient date must not move it either way beyond the clamp.
+    """
+    value = mail.header("date")
+    if not value:
+        return now
+    try:
+        sent = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return now
+    if sent.tzinfo is None or sent.utcoffset() is None:  # "-0000": UTC, origin unknown
+        sent = sent.replace(tzinfo=UTC)
+    return min(max(sent.astimezone(UTC), now - MAX_BACKLOG), now)
 
 
 def is_gap(decision: Decision) -> bool:
@@ -143,29 +159,38 @@ class EmailDoor:
             return await self._finish(key, mail, "ignore", "no usable sender address")
         sender_key = f"email:{to.lower()}"
         sent = await self.store.count_auto_replies(sender_key, now - RATE_WINDOW)
-        if sent >= self.settings.auto_reply_limit:
-            limit = self.settings.auto_reply_limit
-            why = f"rate limited: {sent} auto-replies to this sender in 24 h (limit {limit})"
-            why += f"; {FOR_PEOPLE}"
-            return await self._finish(key, mail, "ignore", why)
+        limit = self.settings.auto_reply_limit
+        capped = None
+        if sent >= limit:
+            capped = f"rate limited: {sent} auto-replies to this sender in 24 h (limit {limit})"
+        # A formal request always opens its ticket (the team is always told); the cap only
+        # withholds automatic mail to the sender: the reply, or the acknowledgement.
         if decision.action == "ticket" and decision.request is not None:
-            return await self._ticket(mail, key, decision, to, sender_key, now)
+            return await self._ticket(mail, key, decision, to, sender_key, now, capped)
+        if capped is not None:
+            return await self._finish(key, mail, "ignore", f"{capped}; {FOR_PEOPLE}")
         return await self._reply(mail, key, decision, sender_key, now)
 
     async def _ticket(
         self, mail: InboundMail, key: str, decision: Decision, to: str, sender_key: str,
-        now: datetime,
+        now: datetime, capped: str | None,
     ) -> Outcome:  # fmt: skip
+        """Open the ticket; `capped` (why) withholds the requester's acknowledgement."""
         # open_ticket is idempotent on source_message_id: after a crash the same ticket comes
         # back with created=False and no second acknowledgement is sent.
-        await self.store.record_auto_reply(sender_key, now)
+        if capped is None:
+            await self.store.record_auto_reply(sender_key, now)
         ticket, created = await self.tickets.open_ticket(
             kind=decision.request or "", requester=to, text=mail.text.strip() or decision.question,
             channel="email", lang=decision.lang, requester_name=mail.sender_name or None,
-            subject=mail.subject or None, source_message_id=key, received_at=now,
+            subject=mail.subject or None, source_message_id=key,
+            received_at=received_at(mail, now),
             in_reply_to=None if mail.message_id.startswith("sha256:") else mail.message_id,
+            withhold_ack=None if capped is None else f"no acknowledgement sent: {capped}",
         )  # fmt: skip
         reason = decision.reason if created else f"{decision.reason} (ticket existed already)"
+        if capped is not None:
+            reason = f"{reason}; no acknowledgement: {capped}"
         return await self._finish(key, mail, "ticket", reason, ticket.id)
 
     async def _reply(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.mail.parse import ADDRESS, InboundMail
+from bot.mailer import BOT_HEADER
 
 # Headers whose mere presence marks an automatic message (Exchange, vacation tools, ticket systems).
 AUTO_HEADERS = (
@@ -73,7 +74,7 @@ def automated_reason(
     *,
     own_addresses: frozenset[str],
     own_domains: frozenset[str],
-    bot_header: str = "X-Privacy-Bot",
+    bot_header: str = BOT_HEADER,
 ) -> str | None:
     """Why `mail` must not be auto-answered (bounce, auto-reply, list, own mail...), or None."""
     headers = mail.headers

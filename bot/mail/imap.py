@@ -19,7 +19,7 @@ from typing import Any, Final, Protocol
 from aioimaplib import aioimaplib
 
 from bot.config import ImapSettings
-from bot.errors import PrivacyBotError
+from bot.errors import ConfigError, PrivacyBotError
 from bot.mail.door import Outcome
 
 log = logging.getLogger("bot.mail.imap")
@@ -92,6 +92,7 @@ class ImapPoller:
         self._ssl = ssl_context
         self._client: aioimaplib.IMAP4 | None = None
         self._lost = False
+        self._logged_in = False  # once a login worked, a refusal is retried, not fatal
         self.handled = 0  # messages given a final outcome since start
 
     async def poll_once(self, stop: asyncio.Event | None = None) -> int:
@@ -121,8 +122,8 @@ class ImapPoller:
         return done
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll (IDLE when offered) until `stop`; reconnects with backoff after any failure.
-        Returns once the message in hand is finished."""
+        """Poll (IDLE when offered) until `stop`; reconnects with backoff after any failure
+        but a refused first login (ConfigError). Returns once the message in hand is finished."""
         delay = BACKOFF_START
         try:
             while not stop.is_set():
@@ -133,6 +134,8 @@ class ImapPoller:
                     delay = BACKOFF_START
                     if not stop.is_set():
                         await self._wait(stop)
+                except ConfigError:  # the first login was refused: a setting is wrong
+                    raise
                 except Exception as exc:  # network, server or protocol trouble: start over
                     where = f"{self.settings.host}:{self.settings.port}"
                     problem = f"{type(exc).__name__}: {str(exc)[:200]}"
@@ -190,7 +193,11 @@ class ImapPoller:
         if self._client is not None and not self._lost:
             return self._client
         await self.close()
-        self._client = await self._connect()
+        try:
+            self._client = await self._connect()
+        except BaseException:  # no half-open (unauthenticated) connection is kept
+            await self.close()
+            raise
         return self._client
 
     async def _connect(self) -> aioimaplib.IMAP4:
@@ -212,7 +219,13 @@ class ImapPoller:
             login = await client.xoauth2(s.username, s.oauth2_token)
         else:
             login = await client.login(s.username, s.password or "")
+        if login.result != "OK" and not self._logged_in:
+            secret = "IMAP_OAUTH2_TOKEN" if s.oauth2_token else "IMAP_PASSWORD"
+            said = b" ".join(bytes(x) for x in login.lines[-1:]).decode("utf-8", "replace")
+            raise ConfigError(f"IMAP login as {s.username} at {s.host}:{s.port} refused: check "
+                              f"{secret} (and the user in IMAP_URL): {said[:200]}")  # fmt: skip
         _ok(login, f"login as {s.username}")
+        self._logged_in = True
         selected = _ok(await client.select(quote(s.mailbox)), f"SELECT {s.mailbox}")
         if not all(_keyword_allowed(selected.lines, k) for k in (s.keyword, self.human_keyword)):
             log.warning("mailbox %s may not keep the keywords %s, %s (PERMANENTFLAGS): handled "

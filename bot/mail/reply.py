@@ -11,12 +11,12 @@ from email.message import EmailMessage
 from typing import Final
 
 from bot.mail.parse import ADDRESS, InboundMail
+from bot.mailer import BOT_HEADER
+from bot.text import REPLY_PREFIX
 
-BOT_HEADER: Final = "X-Privacy-Bot"
 MAX_SUBJECT: Final = 180  # characters of the original subject kept after "Re: "
 MAX_REFERENCES: Final = 10  # message ids kept in References (the oldest and the newest)
 MAX_QUESTION: Final = 240  # characters of a question echoed above its answer
-_REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|sv|aw|antw|odp|vs|réf|ref)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 _MSG_ID = re.compile(r"^[^<>\s\"\\()\[\],;:@]+@[^<>\s\"\\()\[\],;:@]+$")
 _NAME = re.compile(r"^[^\W\d_][\w'’.-]*(?: [^\W\d_][\w'’.-]*){0,3}$")
@@ -47,7 +47,7 @@ def one_line(value: str, limit: int) -> str:
 def reply_subject(subject: str, no_subject: str) -> str:
     """`Re: <original>` (`Re: <no_subject>` without one) without CR/LF, and without piling
     up `Re: Re:` / `SV:` prefixes."""
-    core = _REPLY_PREFIX.sub("", one_line(subject, MAX_SUBJECT * 2)).strip()
+    core = REPLY_PREFIX.sub("", one_line(subject, MAX_SUBJECT * 2)).strip()
     return "Re: " + one_line(core or no_subject, MAX_SUBJECT)
 
 

@@ -12,6 +12,7 @@ from bot.brain import Brain, Message
 from bot.mail.guard import automated_reason
 from bot.mail.parse import InboundMail
 from bot.mail.reply import ReplyPart, compose_reply, one_line, recipient
+from bot.text import REPLY_PREFIX
 
 MAX_ANSWERS: Final = 3  # distinct sections answered in one reply
 MAX_SECTIONS: Final = 5  # section ids reported with a decision
@@ -19,7 +20,6 @@ MAX_UNITS: Final = 6  # question sentences answered one by one
 MAX_NOTE_WORDS: Final = 15  # a short message with no question the policy covers is a note
 MAX_QUESTION_CHARS: Final = 4000  # of the new text read as the question (a pasted document follows)
 FOR_PEOPLE: Final = "left for the privacy team"  # ends the reason when a person must act
-_PREFIX = re.compile(r"^(?:\s*(?:re|sv|aw|antw|fw|fwd|vs|wg|tr)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
 _BULLET = re.compile(r"^(?:[-*•·–]\s|\d{1,2}[.)]\s|[a-z][.)]\s|>)")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[^\s])|\n+")
 # "... my data and for how long?": a second question joined to the first by and/og/or/eller.
@@ -71,7 +71,7 @@ def unwrap(text: str) -> str:
 
 def strip_subject(subject: str) -> str:
     """The subject without Re:/Fwd:/SV:/VS: prefixes and ticket-style [tags] at its start."""
-    return re.sub(r"^(?:\[[^\]]{0,40}\]\s*)+", "", _PREFIX.sub("", subject)).strip()
+    return re.sub(r"^(?:\[[^\]]{0,40}\]\s*)+", "", REPLY_PREFIX.sub("", subject)).strip()
 
 
 def question_text(mail: InboundMail) -> str:

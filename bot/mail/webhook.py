@@ -17,6 +17,7 @@ log = logging.getLogger("bot.mail.webhook")
 EMAIL_DOOR: Final = web.AppKey("email_door", EmailDoor)
 INBOUND_SECRET: Final = web.AppKey("inbound_secret", str)
 MAX_MESSAGE_BYTES: Final = 10 * 1024 * 1024  # a pushed message larger than this is refused
+RETRY_AFTER_SECONDS: Final = 60  # when to push again a message that could not be recorded
 WORKER: Final = f"webhook:{socket.gethostname()}:{os.getpid()}"
 
 
@@ -60,8 +61,9 @@ async def inbound_email(request: web.Request) -> web.Response:
     """Body: the raw message (message/rfc822 or any type). Answers {action, reason, ticket}.
 
     Auth: `Authorization: Bearer <INBOUND_SECRET>` or `X-Inbound-Secret: <INBOUND_SECRET>`.
-    200 with the recorded outcome (also when the message was handled before); 202 when
-    another worker holds it or it could not be recorded yet (push it again later).
+    200 with the recorded outcome (also when the message was handled before, and an "error"
+    that was recorded); 503 with Retry-After when another worker holds it or it could not be
+    recorded yet (the store is down): a 5xx makes the pushing MTA keep it and try again.
     """
     if not _authorised(request):
         return _json_error(
@@ -77,4 +79,7 @@ async def inbound_email(request: web.Request) -> web.Response:
     outcome = await request.app[EMAIL_DOOR].handle(raw, worker=WORKER)
     body = {"action": outcome.action, "reason": outcome.reason, "ticket": outcome.ticket_id,
             "replayed": outcome.replayed}  # fmt: skip
-    return web.json_response(body, status=200 if outcome.final else 202)
+    if outcome.final:
+        return web.json_response(body)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return web.json_response(body, status=503, headers=headers)

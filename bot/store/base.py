@@ -145,10 +145,6 @@ class Store(abc.ABC):
         """Queue an outbound message; returns its outbox id."""
 
     @abc.abstractmethod
-    async def due_mail(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        """Unsent, live messages whose next attempt is due, earliest first (no claim taken)."""
-
-    @abc.abstractmethod
     async def claim_mail(
         self,
         now: datetime,

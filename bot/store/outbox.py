@@ -64,15 +64,6 @@ class OutboxSql(SqlBase):
             raise StoreError("outbox insert returned no id")
         return new_id
 
-    async def due_mail(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        async with self.session("due_mail", write=False) as conn:
-            rows = await conn.fetch(
-                f"SELECT * FROM outbox WHERE {_LIVE} AND next_attempt_at <= ? "
-                "ORDER BY next_attempt_at, id LIMIT ?",
-                (self.ts(now), limit),
-            )
-        return [self.item(r) for r in rows]
-
     async def claim_mail(
         self,
         now: datetime,
@@ -136,6 +127,9 @@ class OutboxSql(SqlBase):
             old = self.item(rows[0])
             if old.sent_at is not None:
                 raise StoreError(f"outbox message {mail_id} was already sent; nothing to retry")
+            if not old.message:
+                raise StoreError(f"outbox message {mail_id} was purged after the retention "
+                                 "period; nothing to retry")  # fmt: skip
             if old.dead_at is None and old.claimed_by and old.next_attempt_at > require_utc(now):
                 raise StoreError(f"outbox message {mail_id} is being sent by {old.claimed_by}")
             await conn.run(

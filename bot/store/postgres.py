@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
+from bot.clock import utcnow
 from bot.errors import StoreError
 from bot.store import schema
 from bot.store.base import require_utc
-from bot.store.sql import Conn, Row, SqlStore, utcnow
+from bot.store.sql import Conn, Row, SqlStore
 
 # Any 64-bit constant; taken for the duration of a migration transaction.
 _MIGRATION_LOCK = 0x70726976616379  # "privacy"

@@ -60,26 +60,10 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Ticket:
-    """A stored ticket with its id, status and full history (oldest first)."""
+class Ticket(NewTicket):
+    """A stored ticket: the request plus its id, status and full history (oldest first)."""
 
     id: str
-    kind: str
-    requester: str
-    requester_name: str | None
-    channel: str
-    lang: str
-    received_at: datetime
-    due_date: date
-    sections: tuple[str, ...]
-    routes: tuple[str, ...]
-    route_note: str | None
-    original_text: str
-    subject: str | None
-    source_message_id: str
-    policy_hash: str
-    identity_verified: bool
-    on_behalf_of_other: bool
     status: str
     created_at: datetime
     extended_due_date: date | None

@@ -24,9 +24,9 @@ from bot.store.base import (
     ticket_id,
 )
 from bot.store.outbox import OutboxSql
-from bot.store.sqlbase import Conn, Row, utcnow
+from bot.store.sqlbase import Conn, Row
 
-__all__ = ["Conn", "Row", "SqlStore", "utcnow"]
+__all__ = ["Conn", "Row", "SqlStore"]
 
 
 _OPEN = "status IN (" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")"
@@ -60,6 +60,12 @@ _PURGEABLE = (
 _PURGES = (
     ("tickets", f"UPDATE tickets SET original_text = '', subject = NULL WHERE {_PURGEABLE}"),
     ("outbox", "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?"),
+    # A dead message keeps its row (id, purpose, attempts, error) for the record, not its bytes.
+    (
+        "dead_mail",
+        "UPDATE outbox SET message = substr(message, 1, 0) "
+        "WHERE dead_at IS NOT NULL AND dead_at < ? AND length(message) > 0",
+    ),
     ("gaps", "DELETE FROM gaps WHERE at < ?"),
     (
         "inbound",

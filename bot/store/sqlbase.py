@@ -4,9 +4,10 @@ import abc
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import fields
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
+from bot.clock import utcnow
 from bot.store.base import Store
 
 Row = dict[str, Any]
@@ -35,11 +36,6 @@ class Conn(Protocol):
     async def insert(self, sql: str, params: Sequence[Any], key: str) -> int | None:
         """Execute an INSERT; return the new row's `key` column, None if nothing was inserted."""
         ...
-
-
-def utcnow() -> datetime:
-    """The default clock of a store."""
-    return datetime.now(UTC)
 
 
 def placeholders(values: Collection[object]) -> str:

@@ -12,10 +12,11 @@ from typing import Any
 
 import aiosqlite
 
+from bot.clock import utcnow
 from bot.errors import StoreError
 from bot.store import schema
 from bot.store.base import require_utc
-from bot.store.sql import Conn, Row, SqlStore, utcnow
+from bot.store.sql import Conn, Row, SqlStore
 
 
 class _SqliteConn:
