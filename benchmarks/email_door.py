@@ -41,7 +41,7 @@ from bot.store import open_store  # noqa: E402
 from bot.tickets import TicketService  # noqa: E402
 from tests.dovecot import PASSWORD, Dovecot, append, running_dovecot  # noqa: E402
 from tests.mailfactory import SAMPLES, raw_mail  # noqa: E402
-from tests.pg import TempPostgres, find_bindir  # noqa: E402
+from tests.pg import temporary_postgres  # noqa: E402
 from tests.smtp import SmtpServer  # noqa: E402
 
 OWN = frozenset({"privacy@ciemtech.com"})
@@ -167,20 +167,9 @@ async def end_to_end(brain: Brain, raws: list[bytes], postgres: bool) -> None:
             await bench_end_to_end("SQLite", None, dovecot, brain, raws)
             if not postgres:
                 return
-            bindir = find_bindir()
-            if bindir is None:
-                print("end to end on PostgreSQL: skipped (no initdb; apt-get install postgresql)")
-                return
-            server = TempPostgres(bindir, Path(tempfile.mkdtemp(prefix="bench-pg-")))
-            try:
-                try:
-                    server.start()
-                except (OSError, RuntimeError, KeyError) as exc:
-                    print(f"end to end on PostgreSQL: skipped, it could not start: {exc}")
-                    return
-                await bench_end_to_end("PostgreSQL", server.url, dovecot, brain, raws)
-            finally:
-                server.stop()
+            with temporary_postgres("end to end on PostgreSQL") as url:
+                if url is not None:
+                    await bench_end_to_end("PostgreSQL", url, dovecot, brain, raws)
     except SERVER_TROUBLE as exc:  # from running_dovecot: it says why
         print(f"end to end: skipped, Dovecot could not start: {exc}")
 

@@ -27,7 +27,7 @@ from bot.config import Settings  # noqa: E402
 from bot.mailer import Mailer  # noqa: E402
 from bot.store import Store, open_store  # noqa: E402
 from bot.tickets import TicketService  # noqa: E402
-from tests.pg import TempPostgres, find_bindir  # noqa: E402
+from tests.pg import temporary_postgres  # noqa: E402
 from tests.smtp import SmtpServer  # noqa: E402
 
 TEXTS = (
@@ -114,20 +114,9 @@ async def bench(
 
 
 async def on_postgres(brain: Brain, args: argparse.Namespace) -> None:
-    bindir = find_bindir()
-    if bindir is None:
-        print("PostgreSQL: skipped (no initdb; apt-get install postgresql)")
-        return
-    server = TempPostgres(bindir, Path(tempfile.mkdtemp(prefix="bench-pg-")))
-    try:
-        try:
-            server.start()
-        except (OSError, RuntimeError, KeyError) as exc:
-            print(f"PostgreSQL: skipped, the server could not start: {exc}")
-            return
-        await bench("PostgreSQL", server.url, brain, args)
-    finally:
-        server.stop()
+    with temporary_postgres("PostgreSQL") as url:
+        if url is not None:
+            await bench("PostgreSQL", url, brain, args)
 
 
 async def run(args: argparse.Namespace) -> None:

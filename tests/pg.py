@@ -190,3 +190,24 @@ async def postgres_database_url(postgres_url: str) -> AsyncIterator[str]:
             await conn.execute(f"DROP SCHEMA {schema} CASCADE")
         finally:
             await conn.close()
+
+
+@contextlib.contextmanager
+def temporary_postgres(label: str) -> Iterator[str | None]:
+    """A throwaway server for scripts (benchmarks): its URL, or None after printing why not."""
+    bindir = find_bindir()
+    if bindir is None:
+        print(f"{label}: skipped (no initdb; apt-get install postgresql)")
+        yield None
+        return
+    server = TempPostgres(bindir, Path(tempfile.mkdtemp(prefix="bench-pg-")))
+    try:
+        try:
+            server.start()
+        except (OSError, RuntimeError, KeyError) as exc:
+            print(f"{label}: skipped, the server could not start: {exc}")
+            yield None
+            return
+        yield server.url
+    finally:
+        server.stop()
