@@ -9,6 +9,9 @@ import pytest
 from bot.brain import Brain
 from bot.knowledge import Knowledge, default_dir, load_knowledge
 
+# Fixtures of the real servers the tests start, shared by every test module.
+pytest_plugins = ("tests.pg", "tests.smtp", "tests.stores", "tests.emailrig")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
 

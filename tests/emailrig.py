@@ -17,8 +17,7 @@ from bot.mailer import Mailer
 from bot.store import Store, open_store
 from bot.tickets import TicketService
 from tests.dovecot import PASSWORD, Dovecot, running_dovecot
-from tests.pg import postgres_database_url, postgres_url  # noqa: F401
-from tests.smtp import SmtpServer, smtp_server_fixture  # noqa: F401
+from tests.smtp import SmtpServer
 
 TEAM = "privacy-team@ciemtech.com"
 BOT_DOMAIN = "bot.test"

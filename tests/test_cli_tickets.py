@@ -17,8 +17,8 @@ from bot.mailer import Mailer
 from bot.store import Ticket, open_store
 from bot.store.schema import LATEST_VERSION
 from bot.tickets import TicketService
-from tests.pg import free_port, postgres_database_url, postgres_url  # noqa: F401
-from tests.smtp import SmtpServer, smtp_server_fixture  # noqa: F401
+from tests.pg import free_port
+from tests.smtp import SmtpServer
 
 SETTINGS_VARIABLES = (
     "DATABASE_URL", "SMTP_URL", "DATA_DIR", "KNOWLEDGE_DIR", "MAIL_FROM", "PRIVACY_TEAM_ADDRESS",

@@ -24,7 +24,10 @@ def test_multi_word_groups_are_spelled_out_and_one_word_groups_kept() -> None:
         "(site|shop) + runs on (CiemTech|you)",
         "(site|shop) + made with (CiemTech|you)",
     ]
-    assert slots("(site|shop) built", STEM) == (frozenset({"site", "sit", "shop"}), frozenset({"built"}))
+    assert slots("(site|shop) built", STEM) == (
+        frozenset({"site", "sit", "shop"}),
+        frozenset({"built"}),
+    )
 
 
 def test_a_plain_token_of_several_words_gives_several_slots() -> None:
@@ -44,7 +47,9 @@ def test_plus_terms_match_anywhere_in_the_text() -> None:
 
 
 def test_alternatives_and_inflections() -> None:
-    matcher = ConceptMatcher([concept("visitor", "(shop|store) + (runs on|built with) (CiemTech|you)")], STEM)
+    matcher = ConceptMatcher(
+        [concept("visitor", "(shop|store) + (runs on|built with) (CiemTech|you)")], STEM
+    )
     assert found(matcher, "the store I bought from is built with CiemTech") == {"visitor"}
     assert found(matcher, "my shop runs on Shopify") == set()
 

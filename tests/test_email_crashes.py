@@ -12,20 +12,14 @@ from bot.mail.door import LEASE_SECONDS
 from bot.mailer import Mailer
 from bot.store import Store
 from tests.dovecot import append, flags
-from tests.emailrig import (  # noqa: F401
+from tests.emailrig import (
     TEAM,
     Crash,
     CrashAfterSend,
     CrashBeforeSend,
     Rig,
-    database_url_fixture,
-    dovecot_fixture,
-    rig_factory_fixture,
-    rig_fixture,
 )
 from tests.mailfactory import raw_mail
-from tests.pg import postgres_database_url, postgres_url  # noqa: F401
-from tests.smtp import smtp_server_fixture  # noqa: F401
 
 QUESTION = "Hello,\n\nHow long do you keep my invoices?\n\nAlice\n"
 ERASE = "Hello,\n\nPlease delete my account and all my personal data.\n\nAlice\n"

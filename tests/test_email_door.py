@@ -14,17 +14,8 @@ from bot.brain import Message
 from bot.errors import StoreError
 from bot.mail.door import MAX_BACKLOG
 from tests.dovecot import append, flags
-from tests.emailrig import (  # noqa: F401
-    TEAM,
-    Rig,
-    database_url_fixture,
-    dovecot_fixture,
-    rig_factory_fixture,
-    rig_fixture,
-)
+from tests.emailrig import TEAM, Rig
 from tests.mailfactory import raw_mail
-from tests.pg import postgres_database_url, postgres_url  # noqa: F401
-from tests.smtp import smtp_server_fixture  # noqa: F401
 
 QUESTION = "Hello,\n\nHow long do you keep my invoices?\n\nAlice\n"
 ERASE = "Hello,\n\nPlease delete my account and all my personal data.\n\nAlice\n"

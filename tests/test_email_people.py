@@ -14,19 +14,8 @@ from bot.mail.triage import Decision
 from bot.metrics import Metrics
 from bot.parts import MeteredEmailDoor
 from tests.dovecot import append, flags
-from tests.emailrig import (  # noqa: F401
-    Crash,
-    CrashAfterSend,
-    Rig,
-    database_url_fixture,
-    dovecot_fixture,
-    rig_factory_fixture,
-    rig_fixture,
-    with_imap,
-)
+from tests.emailrig import Crash, CrashAfterSend, Rig, with_imap
 from tests.mailfactory import raw_mail
-from tests.pg import postgres_database_url, postgres_url  # noqa: F401
-from tests.smtp import smtp_server_fixture  # noqa: F401
 
 BOT, HUMAN = "$PrivacyBot", "$PrivacyBotNeedsHuman"
 COVERED = "Hello,\n\nHow long do you keep my invoices?\n\nAlice\n"

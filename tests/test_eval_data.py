@@ -13,4 +13,6 @@ def test_the_shared_eval_data_is_present_under_ci() -> None:
     if not (os.environ.get("CI") or os.environ.get("PRIVACYBOT_REQUIRE_SERVICES")):
         pytest.skip("only required under CI (CI or PRIVACYBOT_REQUIRE_SERVICES set)")
     for name in ("emails/expected.jsonl", "dev_questions.jsonl", "dev_requests.jsonl"):
-        assert (SHARED_EVAL / name).is_file(), f"{SHARED_EVAL / name} is missing: the corpus tests would skip"
+        assert (SHARED_EVAL / name).is_file(), (
+            f"{SHARED_EVAL / name} is missing: the corpus tests would skip"
+        )

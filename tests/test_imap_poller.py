@@ -14,17 +14,8 @@ import pytest
 from bot.errors import ConfigError
 from bot.mail.imap import ImapError, ImapPoller, _keyword_allowed
 from tests.dovecot import Dovecot, append, flags, imap_client, running_dovecot
-from tests.emailrig import (  # noqa: F401
-    Rig,
-    database_url_fixture,
-    dovecot_fixture,
-    rig_factory_fixture,
-    rig_fixture,
-    with_imap,
-)
+from tests.emailrig import Rig, with_imap
 from tests.mailfactory import SAMPLES, raw_mail
-from tests.pg import postgres_database_url, postgres_url  # noqa: F401
-from tests.smtp import smtp_server_fixture  # noqa: F401
 
 
 def mail(n: int) -> bytes:

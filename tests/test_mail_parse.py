@@ -330,11 +330,16 @@ def test_plain_is_preferred_in_nested_multiparts_and_attachments_are_ignored() -
         [part("The plain question?"), part("<p>The <b>HTML</b> question?</p>", "text/html")],
         "ALT",
     )
-    pdf = part(b64(b"%PDF-1.4 secret"), "application/pdf", cte="base64",
-               extra='Content-Disposition: attachment; filename="x.pdf"\r\n')
-    text_attachment = part("attached notes", extra='Content-Disposition: attachment\r\n')
-    body = multipart([part(alternative, 'multipart/alternative; boundary="ALT"'), pdf,
-                      text_attachment], "MIX")
+    pdf = part(
+        b64(b"%PDF-1.4 secret"),
+        "application/pdf",
+        cte="base64",
+        extra='Content-Disposition: attachment; filename="x.pdf"\r\n',
+    )
+    text_attachment = part("attached notes", extra="Content-Disposition: attachment\r\n")
+    body = multipart(
+        [part(alternative, 'multipart/alternative; boundary="ALT"'), pdf, text_attachment], "MIX"
+    )
     mail = parse_mail(raw_mail(body, content_type='multipart/mixed; boundary="MIX"'))
     assert mail.text == "The plain question?" and mail.has_attachments
     assert "HTML" not in mail.full_text and "notes" not in mail.full_text
@@ -390,8 +395,13 @@ def test_deeply_nested_html_does_not_recurse() -> None:
     ],
 )
 def test_broken_multiparts_are_read_best_effort(content_type: str, close: bool) -> None:
-    body = multipart([part("Please restrict processing of my data."),
-                      part(b64(b"\x89PNG..."), "image/png", cte="base64")], close=close)
+    body = multipart(
+        [
+            part("Please restrict processing of my data."),
+            part(b64(b"\x89PNG..."), "image/png", cte="base64"),
+        ],
+        close=close,
+    )
     mail = parse_mail(raw_mail(body, content_type=content_type))
     assert mail.text == "Please restrict processing of my data."
     assert mail.defects
@@ -399,12 +409,19 @@ def test_broken_multiparts_are_read_best_effort(content_type: str, close: bool) 
 
 def test_message_rfc822_and_reports_are_context_only() -> None:
     inner = raw_mail("Enclosed original text.", headers={"Subject": "inner"})
-    body = multipart([part("Your message could not be delivered."),
-                      part("Action: failed\r\n", "message/delivery-status"),
-                      part(inner, "message/rfc822")])
-    mail = parse_mail(raw_mail(
-        body, content_type='multipart/report; report-type=delivery-status; boundary="BOUNDARY-1"'
-    ))
+    body = multipart(
+        [
+            part("Your message could not be delivered."),
+            part("Action: failed\r\n", "message/delivery-status"),
+            part(inner, "message/rfc822"),
+        ]
+    )
+    mail = parse_mail(
+        raw_mail(
+            body,
+            content_type='multipart/report; report-type=delivery-status; boundary="BOUNDARY-1"',
+        )
+    )
     assert mail.is_report and mail.has_attachments and mail.subject == "A question"
     assert mail.full_text == "Your message could not be delivered."
 
@@ -412,11 +429,12 @@ def test_message_rfc822_and_reports_are_context_only() -> None:
 def test_deeply_nested_multiparts() -> None:
     body = part("Nested question?")
     for depth in range(60):
-        body = b"Content-Type: multipart/mixed; boundary=\"B%d\"\r\n\r\n" % depth + multipart(
+        body = b'Content-Type: multipart/mixed; boundary="B%d"\r\n\r\n' % depth + multipart(
             [body], f"B{depth}"
         )
-    mail = parse_mail(raw_mail(body.split(b"\r\n\r\n", 1)[1],
-                               content_type='multipart/mixed; boundary="B59"'))
+    mail = parse_mail(
+        raw_mail(body.split(b"\r\n\r\n", 1)[1], content_type='multipart/mixed; boundary="B59"')
+    )
     assert_well_formed(mail)
     assert "TooDeeplyNested" in mail.defects or "Nested question?" in mail.text
 
@@ -430,7 +448,7 @@ def test_deeply_nested_multiparts() -> None:
         b"no headers, just a body line\r\n",
         bytes(range(256)) * 4,
         b"\x00" * 1000,
-        b"From: <>\r\nSubject: =?\r\nContent-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\n",
+        b'From: <>\r\nSubject: =?\r\nContent-Type: multipart/mixed; boundary=""\r\n\r\n--\r\n',
         b"Content-Type: text/plain; charset*=utf-8''%E6\r\n\r\nbody",
         b"Content-Type: text/html\r\n\r\n<",
         b"Content-Transfer-Encoding: base64\r\nContent-Type: text/plain\r\n\r\n=",
@@ -503,8 +521,10 @@ QUOTE_CASES = [
         "Hej\n\nKan I hjælpe?",
     ),
     ("Hi\n\nWhat data?\n\nRegards, Jane Doe", "Hi\n\nWhat data?"),
-    ("Hi\n\nWhat data?\n\nKind regards,\nJane\n\nP.S. Also delete my account.",
-     "Hi\n\nWhat data?\n\nP.S. Also delete my account."),
+    (
+        "Hi\n\nWhat data?\n\nKind regards,\nJane\n\nP.S. Also delete my account.",
+        "Hi\n\nWhat data?\n\nP.S. Also delete my account.",
+    ),
 ]
 
 KEPT_CASES = [
@@ -541,8 +561,16 @@ def test_whitespace_is_tidied() -> None:
 # --- properties -----------------------------------------------------------------------------
 
 SAMPLE_BYTES = [p.read_bytes() for p in SAMPLE_FILES if p.stat().st_size < 20_000]
-HEADER_NAMES = ["From", "Subject", "Content-Type", "Content-Transfer-Encoding", "Reply-To",
-                "Message-ID", "References", "X-Other"]
+HEADER_NAMES = [
+    "From",
+    "Subject",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Reply-To",
+    "Message-ID",
+    "References",
+    "X-Other",
+]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -569,9 +597,25 @@ def test_property_mutated_samples(data: st.DataObject) -> None:
     for _ in range(data.draw(st.integers(1, 12))):
         at = data.draw(st.integers(0, len(raw)))
         kind = data.draw(st.sampled_from(["set", "insert", "delete", "cut", "dup"]))
-        chunk = data.draw(st.sampled_from([b"\r\n", b"--", b"=?", b"?=", b"=", b"<", b">", b":",
-                                           b"\x00", b"\xff", b"\r\n\r\n", b"boundary=\"x\""])
-                          | st.binary(min_size=1, max_size=8))
+        chunk = data.draw(
+            st.sampled_from(
+                [
+                    b"\r\n",
+                    b"--",
+                    b"=?",
+                    b"?=",
+                    b"=",
+                    b"<",
+                    b">",
+                    b":",
+                    b"\x00",
+                    b"\xff",
+                    b"\r\n\r\n",
+                    b'boundary="x"',
+                ]
+            )
+            | st.binary(min_size=1, max_size=8)
+        )
         if kind == "set":
             raw[at : at + len(chunk)] = chunk
         elif kind == "insert":

@@ -14,16 +14,8 @@ from bot.brain import Message
 from bot.errors import StoreError
 from bot.mail import webhook
 from bot.mail.webhook import EMAIL_DOOR, INBOUND_SECRET, inbound_email
-from tests.emailrig import (  # noqa: F401
-    Rig,
-    database_url_fixture,
-    dovecot_fixture,
-    rig_factory_fixture,
-    rig_fixture,
-)
+from tests.emailrig import Rig
 from tests.mailfactory import raw_mail
-from tests.pg import postgres_database_url, postgres_url  # noqa: F401
-from tests.smtp import smtp_server_fixture  # noqa: F401
 
 SECRET = "s3cret-for-tests"
 RAW = raw_mail("Do you use cookies on your website?")

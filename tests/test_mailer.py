@@ -20,8 +20,7 @@ from aiosmtpd.smtp import AuthResult
 from bot.config import Settings
 from bot.mailer import MAX_ATTEMPTS, Mailer, backoff, safe_header
 from bot.store import Store, open_store
-from tests.pg import postgres_database_url, postgres_url  # noqa: F401
-from tests.smtp import SmtpServer, smtp_server_fixture  # noqa: F401
+from tests.smtp import SmtpServer
 from tests.stores import due_mail
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -9,15 +9,7 @@ import pytest
 from bot.errors import NotFound, StoreError
 from bot.store import Outgoing, Store, Ticket, schema
 from bot.store.sqlbase import SqlBase
-from tests.pg import postgres_database_url, postgres_url  # noqa: F401
-from tests.stores import (  # noqa: F401
-    T0,
-    backend_fixture,
-    due_mail,
-    new_ticket,
-    store_fixture,
-    stores_fixture,
-)
+from tests.stores import T0, due_mail, new_ticket
 
 
 def two_mails(ticket: Ticket) -> list[Outgoing]:

@@ -14,7 +14,6 @@ import pytest
 from bot.store import NewTicket, Store
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore
-from tests.pg import postgres_database_url, postgres_url  # noqa: F401
 
 PRIVACYBOT = Path(sys.executable).with_name("privacybot")
 NOW = datetime.now(UTC)

@@ -23,7 +23,7 @@ from dotenv import dotenv_values
 
 from bot.config import Settings
 from tests.dovecot import PASSWORD, append, flags, running_dovecot
-from tests.pg import free_port, postgres_database_url, postgres_url  # noqa: F401
+from tests.pg import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -14,16 +14,8 @@ from bot.deadlines import add_months, due_date, is_overdue
 from bot.errors import ConfigError, NotFound, StoreError
 from bot.store import Store, Ticket, open_store
 from bot.store.schema import LATEST_VERSION
-from tests.pg import free_port, postgres_database_url, postgres_url  # noqa: F401
-from tests.stores import (  # noqa: F401
-    T0,
-    Backend,
-    backend_fixture,
-    due_mail,
-    new_ticket,
-    store_fixture,
-    stores_fixture,
-)
+from tests.pg import free_port
+from tests.stores import T0, Backend, due_mail, new_ticket
 
 
 async def test_migrate_is_idempotent(store: Store, stores: Callable[[], Store]) -> None:

@@ -8,8 +8,7 @@ import pytest
 
 from bot.store import Store
 from bot.store.sqlbase import SqlBase
-from tests.pg import postgres_database_url, postgres_url  # noqa: F401
-from tests.stores import T0, backend_fixture, store_fixture, stores_fixture  # noqa: F401
+from tests.stores import T0
 
 AT_ONCE = 2.0  # seconds: far below SQLite's 30 s busy timeout; PostgreSQL would wait forever
 INSERT = "INSERT INTO events (event_id, at) VALUES (?, ?)"

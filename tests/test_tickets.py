@@ -17,8 +17,7 @@ from bot.errors import NotFound
 from bot.mailer import Mailer
 from bot.store import Store, open_store
 from bot.tickets import TicketError, TicketService
-from tests.pg import postgres_database_url, postgres_url  # noqa: F401
-from tests.smtp import Received, SmtpServer, smtp_server_fixture  # noqa: F401
+from tests.smtp import Received, SmtpServer
 from tests.stores import due_mail
 
 T0 = datetime(2026, 11, 25, 8, 15, tzinfo=UTC)
